@@ -1,0 +1,1 @@
+"""The public customer portal (Flask on waitress)."""

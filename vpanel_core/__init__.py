@@ -1,0 +1,3 @@
+"""vpanel domain: models, entitlement ledger, subscription formats, node configs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,26 @@
+"""All mapped classes; importing this module registers them on `Base.metadata`."""
+
+from vpanel_core.models.base import Base, UTCDateTime
+from vpanel_core.models.billing import Order, OrderEvent, Payment
+from vpanel_core.models.ledger import Grant, UsageRecord
+from vpanel_core.models.node import Inbound, Node
+from vpanel_core.models.plan import Plan
+from vpanel_core.models.settings import Setting
+from vpanel_core.models.subscription import Subscription
+from vpanel_core.models.user import User
+
+__all__ = [
+    "Base",
+    "Grant",
+    "Inbound",
+    "Node",
+    "Order",
+    "OrderEvent",
+    "Payment",
+    "Plan",
+    "Setting",
+    "Subscription",
+    "UTCDateTime",
+    "UsageRecord",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""Use cases: each function is one operation in one transaction owned by the caller."""

@@ -1,0 +1,203 @@
+"""Reading and writing the entitlement ledger for users, one or 100,000 at a time."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from vpanel_core import settings
+from vpanel_core.entitlement import (
+    Entitlement,
+    GrantFact,
+    GrantKind,
+    ResetStrategy,
+    compute_allowance,
+    compute_expiry,
+    derive_status,
+    effective_grants,
+    period_start,
+    usage_floor,
+)
+from vpanel_core.errors import ValidationError
+from vpanel_core.models import Grant, UsageRecord, User
+from vpanel_core.timeutil import require_aware, utcnow
+
+
+def to_fact(grant: Grant) -> GrantFact:
+    return GrantFact(
+        id=grant.id,
+        kind=GrantKind(grant.kind),
+        effective_at=grant.effective_at,
+        seconds=grant.seconds,
+        bytes=grant.bytes,
+        unlimited=grant.unlimited,
+        reverses=grant.reverses,
+    )
+
+
+def add_grant(
+    session: Session,
+    user_id: uuid.UUID,
+    kind: GrantKind,
+    *,
+    grant_id: str | None = None,
+    seconds: int = 0,
+    byte_count: int = 0,
+    unlimited: bool = False,
+    reverses: str | None = None,
+    effective_at: datetime | None = None,
+    source: str = "manual",
+    note: str = "",
+) -> bool:
+    """Append a grant; returns False when a grant with this id already exists (no-op).
+
+    Uses INSERT … ON CONFLICT DO NOTHING so concurrent duplicate deliveries (two
+    webhook workers, two sync runs) cannot both credit.
+    """
+    if seconds < 0 or byte_count < 0:
+        raise ValidationError("a grant cannot take away time or traffic; use a reversal")
+    values = {
+        "id": grant_id or f"grant:{uuid.uuid4()}",
+        "user_id": user_id,
+        "kind": kind.value,
+        "seconds": seconds,
+        "bytes": byte_count,
+        "unlimited": unlimited,
+        "reverses": reverses,
+        "effective_at": require_aware(effective_at or utcnow(), "effective_at"),
+        "source": source,
+        "note": note[:255],
+        "created_at": utcnow(),
+    }
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(Grant).values(**values).on_conflict_do_nothing(index_elements=["id"])
+    result = session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
+def grants_by_user(
+    session: Session, user_ids: Sequence[uuid.UUID] | None
+) -> dict[uuid.UUID, list[GrantFact]]:
+    query = select(Grant)
+    if user_ids is not None:
+        query = query.where(Grant.user_id.in_(user_ids))
+    result: dict[uuid.UUID, list[GrantFact]] = defaultdict(list)
+    for grant in session.scalars(query):
+        result[grant.user_id].append(to_fact(grant))
+    return result
+
+
+def used_since(session: Session, floors: dict[uuid.UUID, datetime | None]) -> dict[uuid.UUID, int]:
+    """Bytes per user since each user's floor, grouped in SQL by distinct floor."""
+    by_floor: dict[datetime | None, list[uuid.UUID]] = defaultdict(list)
+    for user_id, floor in floors.items():
+        by_floor[floor].append(user_id)
+    used: dict[uuid.UUID, int] = {}
+    total = func.coalesce(func.sum(UsageRecord.uplink + UsageRecord.downlink), 0)
+    for floor, ids in by_floor.items():
+        for chunk_start in range(0, len(ids), 5000):
+            chunk = ids[chunk_start : chunk_start + 5000]
+            query = select(UsageRecord.user_id, total).where(UsageRecord.user_id.in_(chunk))
+            if floor is not None:
+                query = query.where(UsageRecord.ended_at >= floor)
+            for user_id, value in session.execute(query.group_by(UsageRecord.user_id)):
+                used[user_id] = int(value)
+    return used
+
+
+def entitlements(
+    session: Session, users: Sequence[User], now: datetime | None = None
+) -> dict[uuid.UUID, Entitlement]:
+    """Derived entitlement for many users with two queries, not two per user."""
+    now = require_aware(now or utcnow(), "now")
+    tz = settings.operator_zone(session)
+    ids = [u.id for u in users]
+    grants = grants_by_user(session, ids if len(ids) < 5000 else None)
+    partial = {}
+    floors: dict[uuid.UUID, datetime | None] = {}
+    for user in users:
+        strategy = ResetStrategy(user.reset_strategy)
+        live = effective_grants(grants.get(user.id, []))
+        start = period_start(strategy, now, tz)
+        partial[user.id] = (live, strategy, start)
+        floors[user.id] = usage_floor(live, start)
+    used = used_since(session, floors)
+    result = {}
+    for user in users:
+        live, strategy, start = partial[user.id]
+        expiry = compute_expiry(live)
+        allowance = compute_allowance(live, strategy, start)
+        spent = used.get(user.id, 0)
+        status = derive_status(
+            enabled=user.enabled, expiry=expiry, allowance=allowance, used=spent, now=now
+        )
+        result[user.id] = Entitlement(expiry, allowance, spent, start, status)
+    return result
+
+
+def entitlement(session: Session, user: User, now: datetime | None = None) -> Entitlement:
+    return entitlements(session, [user], now)[user.id]
+
+
+def renew(
+    session: Session,
+    user: User,
+    *,
+    days: float = 0,
+    traffic_bytes: int = 0,
+    unlimited: bool = False,
+    source: str = "manual",
+    grant_id: str | None = None,
+    note: str = "",
+) -> bool:
+    """Add time and/or traffic to a user (a manual renewal or a plan purchase)."""
+    if days < 0 or traffic_bytes < 0:
+        raise ValidationError("days and traffic must not be negative")
+    if days == 0 and traffic_bytes == 0 and not unlimited:
+        raise ValidationError("a renewal must add days or traffic")
+    if days > 0:
+        return add_grant(
+            session,
+            user.id,
+            GrantKind.EXTEND,
+            grant_id=grant_id,
+            seconds=int(timedelta(days=days).total_seconds()),
+            byte_count=traffic_bytes,
+            unlimited=unlimited,
+            source=source,
+            note=note,
+        )
+    return add_grant(
+        session,
+        user.id,
+        GrantKind.TRAFFIC,
+        grant_id=grant_id,
+        byte_count=traffic_bytes,
+        source=source,
+        note=note,
+    )
+
+
+def reset_usage(session: Session, user: User, *, grant_id: str | None = None) -> bool:
+    return add_grant(session, user.id, GrantKind.USAGE_RESET, grant_id=grant_id, source="manual")
+
+
+def reverse(session: Session, user: User, grant_id: str, *, reason: str = "refund") -> bool:
+    if session.get(Grant, grant_id) is None:
+        raise ValidationError(f"no grant {grant_id!r} to reverse")
+    return add_grant(
+        session,
+        user.id,
+        GrantKind.REVERSAL,
+        grant_id=f"reversal:{grant_id}",
+        reverses=grant_id,
+        source=reason,
+    )

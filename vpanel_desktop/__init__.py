@@ -1,0 +1,1 @@
+"""The operator desktop app (PySide6): thin screens over vpanel_core services."""

@@ -1,0 +1,1 @@
+"""The helper installed next to sing-box on each node: supervise, journal usage, enforce."""
