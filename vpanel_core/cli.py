@@ -200,10 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="database URL (default: VPANEL_DATABASE_URL or local SQLite)",
     )
-    parser = argparse.ArgumentParser(
-        prog="vpanel", description=(__doc__ or "").splitlines()[0], parents=[common]
-    )
-    parser.set_defaults(json=False, db=None)
+    parser = argparse.ArgumentParser(prog="vpanel", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--json", dest="json_first", action="store_true", help="print JSON")
+    parser.add_argument("--db", dest="db_first", help="database URL")
     groups = parser.add_subparsers(dest="group", required=True)
 
     def add(group: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
@@ -296,8 +295,9 @@ def render(result: Any, as_json: bool) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    as_json = getattr(args, "json", False) or args.json_first
     try:
-        database = open_database(args.db)
+        database = open_database(getattr(args, "db", None) or args.db_first)
         with transaction(database.sessions) as session:
             result = args.handler(session, args)
     except DomainError as exc:
@@ -306,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         print(f"vpanel: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(render(result, args.json))
+    print(render(result, as_json))
     return 0
 
 

@@ -48,7 +48,9 @@ def sane(proxy: ClientProxy) -> bool:
     ):
         return False
     if proxy.protocol is Protocol.SHADOWSOCKS:
-        return proxy.method in SS_2022_METHODS | SS_AEAD_METHODS
+        # multi-user SS2022 (EIH, `server:user` keys) exists only for the AES ciphers
+        eih_ok = "chacha20" not in proxy.method or ":" not in proxy.password
+        return proxy.method in SS_2022_METHODS | SS_AEAD_METHODS and eih_ok
     if proxy.protocol is Protocol.VMESS:
         return vmess_cipher(proxy) in VMESS_CIPHERS
     return True
@@ -83,7 +85,8 @@ class SubscriptionFormat(ABC):
 def skipped_comments(selection: Selection, fmt: str, prefix: str = "#") -> list[str]:
     """One comment line per proxy this format had to leave out."""
     return [
-        f"{prefix} skipped {p.name!r} ({p.protocol.value}/{p.transport.value}): not supported by {fmt}"
+        f"{prefix} skipped {p.name!r} ({p.protocol.value}/{p.transport.value}): "
+        f"not supported by {fmt}"
         for p in selection.skipped
     ]
 

@@ -11,7 +11,13 @@ from typing import Any
 
 import yaml
 
-from vpanel_core.formats.base import SubscriptionFormat, sane, skipped_comments, tls_of, vmess_cipher
+from vpanel_core.formats.base import (
+    SubscriptionFormat,
+    sane,
+    skipped_comments,
+    tls_of,
+    vmess_cipher,
+)
 from vpanel_core.formats.options import FormatOptions, Selection
 from vpanel_core.proxies import ClientProxy, Protocol, Transport
 

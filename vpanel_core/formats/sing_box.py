@@ -54,8 +54,12 @@ def _transport(p: ClientProxy) -> dict[str, Any] | None:
 
 def outbound(p: ClientProxy) -> dict[str, Any]:
     """One sing-box outbound for `p`, tagged with its display name."""
-    d: dict[str, Any] = {"type": p.protocol.value, "tag": p.name, "server": p.server,
-                         "server_port": p.port}
+    d: dict[str, Any] = {
+        "type": p.protocol.value,
+        "tag": p.name,
+        "server": p.server,
+        "server_port": p.port,
+    }
     if p.protocol is Protocol.VLESS:
         d["uuid"] = p.uuid
         if p.flow:
@@ -85,10 +89,20 @@ def config(selection: Selection) -> dict[str, Any]:
     """A complete client config: TUN + local mixed inbound, groups, DNS and routing."""
     tags = [p.name for p in selection.proxies]
     groups: list[dict[str, Any]] = [
-        {"type": "selector", "tag": SELECTOR, "outbounds": [URLTEST, *tags, DIRECT],
-         "default": URLTEST},
-        {"type": "urltest", "tag": URLTEST, "outbounds": tags, "url": TEST_URL,
-         "interval": "3m", "tolerance": 50},
+        {
+            "type": "selector",
+            "tag": SELECTOR,
+            "outbounds": [URLTEST, *tags, DIRECT],
+            "default": URLTEST,
+        },
+        {
+            "type": "urltest",
+            "tag": URLTEST,
+            "outbounds": tags,
+            "url": TEST_URL,
+            "interval": "3m",
+            "tolerance": 50,
+        },
     ]
     if not tags:  # urltest needs members
         groups = [{"type": "selector", "tag": SELECTOR, "outbounds": [DIRECT]}]
@@ -102,12 +116,20 @@ def config(selection: Selection) -> dict[str, Any]:
             "final": "remote",
         },
         "inbounds": [
-            {"type": "tun", "tag": "tun-in", "address": ["172.19.0.1/30"],
-             "auto_route": True, "strict_route": True},
+            {
+                "type": "tun",
+                "tag": "tun-in",
+                "address": ["172.19.0.1/30"],
+                "auto_route": True,
+                "strict_route": True,
+            },
             {"type": "mixed", "tag": "mixed-in", "listen": "127.0.0.1", "listen_port": 2080},
         ],
-        "outbounds": [*groups, *(outbound(p) for p in selection.proxies),
-                      {"type": "direct", "tag": DIRECT}],
+        "outbounds": [
+            *groups,
+            *(outbound(p) for p in selection.proxies),
+            {"type": "direct", "tag": DIRECT},
+        ],
         "route": {
             "rules": [
                 {"action": "sniff"},

@@ -7,13 +7,16 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,7 +26,17 @@ from vpanel_core.timeutil import utcnow
 
 class Order(Base):
     __tablename__ = "orders"
-    __table_args__ = (CheckConstraint("amount_minor >= 0", name="amount_non_negative"),)
+    __table_args__ = (
+        CheckConstraint("amount_minor >= 0", name="amount_non_negative"),
+        # A USDT amount identifies its order: no two pending orders may share one.
+        Index(
+            "uq_orders_pending_pay_amount",
+            "pay_amount_micro",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(
@@ -38,6 +51,7 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(8))
     pay_amount_micro: Mapped[int | None] = mapped_column(BigInteger)
     coupon_code: Mapped[str] = mapped_column(String(32), default="")
+    discount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     provider_ref: Mapped[str] = mapped_column(String(128), default="")
     flagged: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -58,6 +72,8 @@ class Payment(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), default="succeeded")
+    # The provider's id of the money movement later events name (Stripe payment intent).
+    charge_ref: Mapped[str] = mapped_column(String(128), default="", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -75,3 +91,53 @@ class OrderEvent(Base):
     to_status: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Coupon(Base):
+    """A discount code; `used` is only changed by a conditional UPDATE (no over-use)."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (
+        CheckConstraint("value > 0", name="value_positive"),
+        CheckConstraint("used >= 0", name="used_non_negative"),
+    )
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(8), default="")
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEvent(Base):
+    """A provider event already processed: redeliveries are acknowledged, not re-applied."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(255), default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChainTransfer(Base):
+    """Every incoming on-chain transfer seen, matched to an order or not: none is lost."""
+
+    __tablename__ = "chain_transfers"
+
+    txid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    from_address: Mapped[str] = mapped_column(String(64))
+    to_address: Mapped[str] = mapped_column(String(64))
+    amount_micro: Mapped[int] = mapped_column(BigInteger)
+    block_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    order_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("orders.id", ondelete="SET NULL"), index=True
+    )
+    outcome: Mapped[str] = mapped_column(String(255), default="")
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

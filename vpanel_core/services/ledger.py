@@ -78,9 +78,13 @@ def add_grant(
     }
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(Grant).values(**values).on_conflict_do_nothing(index_elements=["id"])
-    result = session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0))
+    stmt = (
+        insert(Grant)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(Grant.id)
+    )
+    return session.execute(stmt).first() is not None
 
 
 def grants_by_user(

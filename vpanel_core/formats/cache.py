@@ -1,0 +1,60 @@
+"""Bounded LRU of rendered subscriptions: a repeated fetch of unchanged content renders nothing.
+
+The key holds the content version (bumped when the user's proxies or entitlement change)
+and the options with `today` pinned, so `{days_left}` names refresh at midnight UTC.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from vpanel_core.formats.options import FormatOptions
+
+CacheKey = tuple[Hashable, str, Hashable, FormatOptions]
+
+
+class SubscriptionCache:
+    """Thread-safe; rendering happens outside the lock (two racing misses both render once)."""
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self._maxsize = maxsize
+        self._data: OrderedDict[CacheKey, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
+
+    def get_or_generate(
+        self,
+        user_id: Hashable,
+        format_name: str,
+        content_version: Hashable,
+        options: FormatOptions,
+        generate: Callable[[FormatOptions], bytes],
+    ) -> bytes:
+        if options.today is None:
+            options = replace(options, today=datetime.now(UTC).date())
+        key: CacheKey = (user_id, format_name, content_version, options)
+        with self._lock:
+            body = self._data.get(key)
+            if body is not None:
+                self._data.move_to_end(key)
+                return body
+        body = generate(options)
+        with self._lock:
+            self._data[key] = body
+            self._data.move_to_end(key)
+            while len(self._data) > self._maxsize:
+                self._data.popitem(last=False)
+        return body
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()

@@ -1,0 +1,1 @@
+"""Running nodes: keys, sing-box server configs, SSH with pinned host keys, bootstrap, push."""

@@ -1,0 +1,158 @@
+"""Dashboard figures: counts, revenue and traffic per operator-local day.
+
+Day boundaries are the operator's time zone (a "today" that flips at UTC midnight
+would be wrong for an operator in Shanghai). Per-day series are computed in one
+table scan with one CASE bucket per day, which works the same on SQLite and
+PostgreSQL and respects DST (days are not assumed to be 24 hours).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from vpanel_core import settings
+from vpanel_core.entitlement import Status
+from vpanel_core.models import Node, Payment, UsageRecord, User
+from vpanel_core.services.user_query import status_snapshot
+from vpanel_core.timeutil import require_aware, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class DayValue:
+    day: date
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopUser:
+    user_id: uuid.UUID
+    username: str
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    users_total: int
+    users_active: int
+    revenue_today: dict[str, int]
+    revenue_month: dict[str, int]
+    traffic_today: int
+    traffic_month: int
+    nodes_up: int
+    nodes_down: int
+    nodes_disabled: int
+    usage_per_day: list[DayValue]
+    revenue_per_day: list[DayValue]
+    top_users: list[TopUser]
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def day_bounds(today: date, days: int, tz: ZoneInfo) -> list[tuple[date, datetime, datetime]]:
+    """(day, start, end) for the `days` local days ending with `today`."""
+    result = []
+    for back in range(days - 1, -1, -1):
+        day = today - timedelta(days=back)
+        result.append((day, local_midnight(day, tz), local_midnight(day + timedelta(1), tz)))
+    return result
+
+
+def _per_day(
+    session: Session,
+    column: Any,
+    amount: Any,
+    bounds: Sequence[tuple[date, datetime, datetime]],
+    *conditions: Any,
+) -> list[DayValue]:
+    buckets = [
+        func.coalesce(
+            func.sum(case((column >= start, case((column < end, amount), else_=0)), else_=0)), 0
+        )
+        for _, start, end in bounds
+    ]
+    stmt = select(*buckets).where(column >= bounds[0][1], column < bounds[-1][2], *conditions)
+    row = session.execute(stmt).one()
+    return [DayValue(day, int(value)) for (day, _, _), value in zip(bounds, row, strict=True)]
+
+
+def revenue_between(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+    """Succeeded payments per currency, in minor units."""
+    stmt = (
+        select(Payment.currency, func.sum(Payment.amount_minor))
+        .where(Payment.status == "succeeded", Payment.created_at >= start, Payment.created_at < end)
+        .group_by(Payment.currency)
+    )
+    return {currency: int(total) for currency, total in session.execute(stmt)}
+
+
+def traffic_between(session: Session, start: datetime, end: datetime) -> int:
+    total = func.coalesce(func.sum(UsageRecord.uplink + UsageRecord.downlink), 0)
+    stmt = select(total).where(UsageRecord.ended_at >= start, UsageRecord.ended_at < end)
+    return int(session.scalar(stmt) or 0)
+
+
+def top_users(session: Session, start: datetime, limit: int = 10) -> list[TopUser]:
+    total = func.sum(UsageRecord.uplink + UsageRecord.downlink)
+    stmt = (
+        select(User.id, User.username, total)
+        .join(UsageRecord, UsageRecord.user_id == User.id)
+        .where(UsageRecord.ended_at >= start)
+        .group_by(User.id, User.username)
+        .order_by(total.desc(), User.username)
+        .limit(limit)
+    )
+    return [TopUser(uid, name, int(value)) for uid, name, value in session.execute(stmt)]
+
+
+def node_health(session: Session) -> tuple[int, int, int]:
+    """(up, down, disabled): a node is up when its last push or status check succeeded."""
+    up = down = disabled = 0
+    for enabled, result in session.execute(select(Node.enabled, Node.last_push_result)):
+        if not enabled:
+            disabled += 1
+        elif result.startswith("ok"):
+            up += 1
+        else:
+            down += 1
+    return up, down, disabled
+
+
+def overview(session: Session, now: datetime | None = None, days: int = 30) -> Overview:
+    now = require_aware(now or utcnow(), "now")
+    tz = settings.operator_zone(session)
+    today = now.astimezone(tz).date()
+    day_start = local_midnight(today, tz)
+    month_start = local_midnight(today.replace(day=1), tz)
+    tomorrow = local_midnight(today + timedelta(1), tz)
+    bounds = day_bounds(today, days, tz)
+    statuses = status_snapshot(session, now)
+    up, down, disabled = node_health(session)
+    payments_ok = Payment.status == "succeeded"
+    return Overview(
+        users_total=len(statuses),
+        users_active=sum(1 for s in statuses.values() if s is Status.ACTIVE),
+        revenue_today=revenue_between(session, day_start, tomorrow),
+        revenue_month=revenue_between(session, month_start, tomorrow),
+        traffic_today=traffic_between(session, day_start, tomorrow),
+        traffic_month=traffic_between(session, month_start, tomorrow),
+        nodes_up=up,
+        nodes_down=down,
+        nodes_disabled=disabled,
+        usage_per_day=_per_day(
+            session, UsageRecord.ended_at, UsageRecord.uplink + UsageRecord.downlink, bounds
+        ),
+        revenue_per_day=_per_day(
+            session, Payment.created_at, Payment.amount_minor, bounds, payments_ok
+        ),
+        top_users=top_users(session, month_start),
+    )

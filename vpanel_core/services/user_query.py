@@ -1,0 +1,233 @@
+"""Paged, filtered, sorted user listings for operator screens over 100,000 users.
+
+Filters and sort run in SQL so a screen only ever loads one page of rows. Status is
+derived (never stored), so it is attached per page in bulk through the ledger;
+filtering *by* status uses a snapshot of every user's status built once, off the GUI
+thread, from the same pure ledger functions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, cast, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from vpanel_core import settings
+from vpanel_core.entitlement import (
+    GrantFact,
+    GrantKind,
+    ResetStrategy,
+    Status,
+    compute_allowance,
+    compute_expiry,
+    derive_status,
+    effective_grants,
+    period_start,
+    usage_floor,
+)
+from vpanel_core.errors import ValidationError
+from vpanel_core.models import Grant, Node, Plan, User
+from vpanel_core.services import ledger
+from vpanel_core.timeutil import require_aware, utcnow
+
+SORT_KEYS = ("username", "email", "alias", "created_at", "enabled", "plan")
+StatusSnapshot = dict[uuid.UUID, Status]
+
+
+@dataclass(frozen=True, slots=True)
+class UserQuery:
+    search: str = ""
+    plan_id: uuid.UUID | None = None
+    group: str = ""
+    status: Status | None = None
+    sort: str = "created_at"
+    descending: bool = False
+
+    @property
+    def needs_snapshot(self) -> bool:
+        """Disabled is a column; the other statuses come from the ledger."""
+        return self.status is not None and self.status is not Status.DISABLED
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    id: uuid.UUID
+    username: str
+    email: str | None
+    alias: str
+    enabled: bool
+    plan_name: str
+    node_groups: tuple[str, ...]
+    reset_strategy: str
+    created_at: datetime
+    status: Status
+    expiry: datetime | None
+    allowance: int | None
+    used: int
+
+
+def _sort_column(key: str) -> Any:
+    columns: dict[str, Any] = {
+        "username": User.username,
+        "email": User.email,
+        "alias": User.alias,
+        "created_at": User.created_at,
+        "enabled": User.enabled,
+        "plan": Plan.name,
+    }
+    if key not in columns:
+        raise ValidationError(f"cannot sort users by {key!r}; use one of {', '.join(SORT_KEYS)}")
+    return columns[key]
+
+
+def _group_filter(session: Session, group: str) -> ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(User.node_groups, JSONB).contains([group])
+    member = func.json_each(User.node_groups).table_valued("value")
+    return exists(select(member.c.value).where(member.c.value == group))
+
+
+def _filtered(session: Session, query: UserQuery, stmt: Select[Any]) -> Select[Any]:
+    stmt = stmt.select_from(User).outerjoin(Plan, Plan.id == User.plan_id)
+    text = query.search.strip()
+    if text:
+        pattern = f"%{text}%"
+        stmt = stmt.where(
+            or_(User.username.ilike(pattern), User.email.ilike(pattern), User.alias.ilike(pattern))
+        )
+    if query.plan_id is not None:
+        stmt = stmt.where(User.plan_id == query.plan_id)
+    if query.group:
+        stmt = stmt.where(_group_filter(session, query.group))
+    if query.status is Status.DISABLED:
+        stmt = stmt.where(User.enabled.is_(False))
+    elif query.status is not None:
+        stmt = stmt.where(User.enabled.is_(True))
+    return stmt
+
+
+def _ordered(stmt: Select[Any], query: UserQuery) -> Select[Any]:
+    column = _sort_column(query.sort)
+    primary = column.desc() if query.descending else column.asc()
+    return stmt.order_by(primary, User.id)
+
+
+def count_users(session: Session, query: UserQuery) -> int:
+    """Rows matching the SQL-side filters (status other than disabled is not applied)."""
+    return int(session.scalar(_filtered(session, query, select(func.count(User.id)))) or 0)
+
+
+def user_page(
+    session: Session, query: UserQuery, offset: int, limit: int, now: datetime | None = None
+) -> list[UserRow]:
+    """One page of rows in SQL order, with status from the ledger for just these users."""
+    stmt = _ordered(_filtered(session, query, select(User.id)), query)
+    ids = list(session.scalars(stmt.offset(offset).limit(limit)))
+    return rows_for(session, ids, now)
+
+
+def matching_ids(session: Session, query: UserQuery, snapshot: StatusSnapshot) -> list[uuid.UUID]:
+    """Ordered ids of users matching every filter, status checked against `snapshot`."""
+    ids = session.scalars(_ordered(_filtered(session, query, select(User.id)), query))
+    if query.status is None:
+        return list(ids)
+    return [i for i in ids if snapshot.get(i) is query.status]
+
+
+def rows_for(
+    session: Session, ids: Sequence[uuid.UUID], now: datetime | None = None
+) -> list[UserRow]:
+    """Rows for these user ids, in the given order."""
+    if not ids:
+        return []
+    found = session.execute(
+        select(User, Plan.name).outerjoin(Plan, Plan.id == User.plan_id).where(User.id.in_(ids))
+    ).all()
+    users = {user.id: (user, plan_name) for user, plan_name in found}
+    ents = ledger.entitlements(session, [u for u, _ in users.values()], now)
+    rows = []
+    for user_id in ids:
+        if user_id not in users:
+            continue
+        user, plan_name = users[user_id]
+        ent = ents[user_id]
+        rows.append(
+            UserRow(
+                id=user.id,
+                username=user.username,
+                email=user.email,
+                alias=user.alias,
+                enabled=user.enabled,
+                plan_name=plan_name or "",
+                node_groups=tuple(user.node_groups or ()),
+                reset_strategy=user.reset_strategy,
+                created_at=user.created_at,
+                status=ent.status,
+                expiry=ent.expiry,
+                allowance=ent.allowance,
+                used=ent.used,
+            )
+        )
+    return rows
+
+
+def status_snapshot(session: Session, now: datetime | None = None) -> StatusSnapshot:
+    """Every user's derived status, with plain column queries (no ORM objects).
+
+    Uses the ledger's pure fold functions, so it agrees with `ledger.entitlements`.
+    """
+    now = require_aware(now or utcnow(), "now")
+    tz = settings.operator_zone(session)
+    grants: dict[uuid.UUID, list[GrantFact]] = defaultdict(list)
+    grant_columns = select(
+        Grant.user_id,
+        Grant.id,
+        Grant.kind,
+        Grant.effective_at,
+        Grant.seconds,
+        Grant.bytes,
+        Grant.unlimited,
+        Grant.reverses,
+    )
+    for user_id, gid, kind, at, seconds, size, unlimited, reverses in session.execute(
+        grant_columns
+    ):
+        grants[user_id].append(
+            GrantFact(gid, GrantKind(kind), at, seconds, size, unlimited, reverses)
+        )
+    users = session.execute(select(User.id, User.enabled, User.reset_strategy)).all()
+    starts = {s: period_start(s, now, tz) for s in ResetStrategy}
+    partial = {}
+    floors: dict[uuid.UUID, datetime | None] = {}
+    for user_id, _enabled, strategy_name in users:
+        strategy = ResetStrategy(strategy_name)
+        live = effective_grants(grants.get(user_id, []))
+        partial[user_id] = (live, strategy)
+        floors[user_id] = usage_floor(live, starts[strategy])
+    used = ledger.used_since(session, floors)
+    snapshot: StatusSnapshot = {}
+    for user_id, enabled, _strategy in users:
+        live, strategy = partial[user_id]
+        snapshot[user_id] = derive_status(
+            enabled=enabled,
+            expiry=compute_expiry(live),
+            allowance=compute_allowance(live, strategy, starts[strategy]),
+            used=used.get(user_id, 0),
+            now=now,
+        )
+    return snapshot
+
+
+def node_groups_in_use(session: Session) -> list[str]:
+    """Distinct node groups defined on nodes and plans, for filter menus."""
+    groups = set(session.scalars(select(Node.group)))
+    for plan_groups in session.scalars(select(Plan.node_groups)):
+        groups.update(plan_groups or [])
+    return sorted(g for g in groups if g)
