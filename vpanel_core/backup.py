@@ -1,0 +1,103 @@
+"""Consistent, rotated backups of the operator's SQLite database, and restore.
+
+Uses SQLite's online backup API, so a backup taken while the app writes is still a
+consistent snapshot (copying the file could catch a half-applied WAL).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from vpanel_core.errors import ValidationError
+
+PREFIX = "vpanel-"
+SUFFIX = ".db"
+
+
+@dataclass(frozen=True, slots=True)
+class BackupInfo:
+    path: Path
+    taken_at: datetime
+    size: int
+
+
+def sqlite_path(url: str) -> Path:
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        raise ValidationError("automatic backups are for the local SQLite database only")
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def take_backup(database: Path, backup_dir: Path, *, keep: int = 14) -> BackupInfo:
+    """Write a new backup, verify it, and keep only the newest `keep` backups."""
+    if keep < 1:
+        raise ValidationError("keep at least one backup")
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = backup_dir / f"{PREFIX}{stamp}{SUFFIX}"
+    partial = target.with_suffix(".partial")
+    source = sqlite3.connect(database)
+    try:
+        dest = sqlite3.connect(partial)
+        try:
+            source.backup(dest)
+            if dest.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                raise ValidationError("backup failed its integrity check")
+        finally:
+            dest.close()
+    finally:
+        source.close()
+    os.chmod(partial, 0o600)
+    os.replace(partial, target)
+    rotate(backup_dir, keep)
+    return BackupInfo(target, datetime.now(UTC), target.stat().st_size)
+
+
+def list_backups(backup_dir: Path) -> list[BackupInfo]:
+    found = []
+    for path in sorted(backup_dir.glob(f"{PREFIX}*{SUFFIX}")):
+        stat = path.stat()
+        found.append(BackupInfo(path, datetime.fromtimestamp(stat.st_mtime, UTC), stat.st_size))
+    return found
+
+
+def rotate(backup_dir: Path, keep: int) -> None:
+    for old in list_backups(backup_dir)[:-keep]:
+        old.path.unlink(missing_ok=True)
+
+
+def restore(backup: Path, database: Path) -> None:
+    """Replace the database with a backup; the current one is kept beside it first."""
+    check = sqlite3.connect(backup)
+    try:
+        healthy = check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    except sqlite3.DatabaseError:
+        healthy = False
+    finally:
+        check.close()
+    if not healthy:
+        raise ValidationError(f"{backup.name} is damaged; choose another backup")
+    if database.exists():
+        keep = database.with_name(f"{database.name}.before-restore-{int(time.time())}")
+        current = sqlite3.connect(database)
+        try:
+            saved = sqlite3.connect(keep)
+            try:
+                current.backup(saved)
+            finally:
+                saved.close()
+        finally:
+            current.close()
+    source = sqlite3.connect(backup)
+    try:
+        dest = sqlite3.connect(database)
+        try:
+            source.backup(dest)
+        finally:
+            dest.close()
+    finally:
+        source.close()
