@@ -22,28 +22,63 @@ def sample_proxies(count: int = 100) -> list[ClientProxy]:
     key = base64.b64encode(bytes(range(16))).decode()
     tls = Tls(server_name="edge.example.com", alpn=("h2",), fingerprint="chrome")
     h3 = Tls(server_name="edge.example.com", alpn=("h3",))
-    reality = Tls(server_name="www.example.com", fingerprint="chrome",
-                  reality_public_key="A" * 43, reality_short_id="0123abcd")
+    reality = Tls(
+        server_name="www.example.com",
+        fingerprint="chrome",
+        reality_public_key="A" * 43,
+        reality_short_id="0123abcd",
+    )
     kinds = [
-        dict(protocol=Protocol.VLESS, uuid="11111111-2222-4333-8444-555555555555",
-             flow="xtls-rprx-vision", tls=reality),
-        dict(protocol=Protocol.VLESS, uuid="11111111-2222-4333-8444-555555555555", tls=tls,
-             transport=Transport.WS, path="/ws", host="cdn.example.com"),
-        dict(protocol=Protocol.VLESS, uuid="11111111-2222-4333-8444-555555555555", tls=tls,
-             transport=Transport.GRPC, service_name="grpc"),
-        dict(protocol=Protocol.VMESS, uuid="11111111-2222-4333-8444-555555555555", tls=tls,
-             transport=Transport.WS, path="/vm"),
+        dict(
+            protocol=Protocol.VLESS,
+            uuid="11111111-2222-4333-8444-555555555555",
+            flow="xtls-rprx-vision",
+            tls=reality,
+        ),
+        dict(
+            protocol=Protocol.VLESS,
+            uuid="11111111-2222-4333-8444-555555555555",
+            tls=tls,
+            transport=Transport.WS,
+            path="/ws",
+            host="cdn.example.com",
+        ),
+        dict(
+            protocol=Protocol.VLESS,
+            uuid="11111111-2222-4333-8444-555555555555",
+            tls=tls,
+            transport=Transport.GRPC,
+            service_name="grpc",
+        ),
+        dict(
+            protocol=Protocol.VMESS,
+            uuid="11111111-2222-4333-8444-555555555555",
+            tls=tls,
+            transport=Transport.WS,
+            path="/vm",
+        ),
         dict(protocol=Protocol.TROJAN, password="secret", tls=tls),
-        dict(protocol=Protocol.SHADOWSOCKS, method="2022-blake3-aes-128-gcm",
-             password=f"{key}:{key}"),
+        dict(
+            protocol=Protocol.SHADOWSOCKS, method="2022-blake3-aes-128-gcm", password=f"{key}:{key}"
+        ),
         dict(protocol=Protocol.HYSTERIA2, password="secret", obfs_password="ob", tls=h3),
-        dict(protocol=Protocol.TUIC, uuid="11111111-2222-4333-8444-555555555555",
-             password="secret", tls=h3),
+        dict(
+            protocol=Protocol.TUIC,
+            uuid="11111111-2222-4333-8444-555555555555",
+            password="secret",
+            tls=h3,
+        ),
         dict(protocol=Protocol.ANYTLS, password="secret", tls=tls),
     ]
     return [
-        ClientProxy(id=str(i), name=f"🇩🇪 Node {i}", server=f"n{i}.example.com", port=443,
-                    country="DE", **kinds[i % len(kinds)])  # type: ignore[arg-type]
+        ClientProxy(
+            id=str(i),
+            name=f"🇩🇪 Node {i}",
+            server=f"n{i}.example.com",
+            port=443,
+            country="DE",
+            **kinds[i % len(kinds)],
+        )  # type: ignore[arg-type]
         for i in range(count)
     ]
 
@@ -52,8 +87,13 @@ def main(runs: int = 200) -> int:
     proxies = sample_proxies()
     options = FormatOptions(
         rename="{country} {name} · {data_left} · {days_left}d",
-        user=UserInfo(upload=10**9, download=3 * 10**9, total=100 * 10**9,
-                      expire=datetime(2031, 1, 1, tzinfo=UTC), title="vpanel"),
+        user=UserInfo(
+            upload=10**9,
+            download=3 * 10**9,
+            total=100 * 10**9,
+            expire=datetime(2031, 1, 1, tzinfo=UTC),
+            title="vpanel",
+        ),
     )
     print(f"{len(proxies)} proxies, {runs} runs each\n")
     print("| format | median ms | p99 ms | bytes | < 5 ms |")

@@ -33,7 +33,9 @@ class SchemaValidator:
             node = node[part]
         return node  # type: ignore[no-any-return]
 
-    def errors(self, instance: Any, schema: dict[str, Any] | None = None, path: str = "$") -> list[str]:
+    def errors(
+        self, instance: Any, schema: dict[str, Any] | None = None, path: str = "$"
+    ) -> list[str]:
         schema = self.root if schema is None else schema
         errs: list[str] = []
         if "$ref" in schema:
@@ -54,12 +56,17 @@ class SchemaValidator:
             errs.append(f"{path}: {instance!r} does not match {schema['pattern']}")
         for sub in schema.get("allOf", ()):
             errs += self.errors(instance, sub, path)
-        if "anyOf" in schema and not any(not self.errors(instance, s, path) for s in schema["anyOf"]):
-            errs.append(f"{path}: matches no anyOf branch: {self._best(instance, schema['anyOf'], path)}")
+        if "anyOf" in schema and not any(
+            not self.errors(instance, s, path) for s in schema["anyOf"]
+        ):
+            errs.append(
+                f"{path}: matches no anyOf branch: {self._best(instance, schema['anyOf'], path)}"
+            )
         if "oneOf" in schema:
             ok = sum(1 for s in schema["oneOf"] if not self.errors(instance, s, path))
             if ok != 1:
-                errs.append(f"{path}: matches {ok} oneOf branches: {self._best(instance, schema['oneOf'], path)}")
+                best = self._best(instance, schema["oneOf"], path)
+                errs.append(f"{path}: matches {ok} oneOf branches: {best}")
         if isinstance(instance, dict):
             errs += self._object(instance, schema, path)
         if isinstance(instance, list) and "items" in schema:

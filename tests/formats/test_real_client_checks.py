@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.clients import mihomo_check, sing_box_check
-from tests.formats.samples import MATRIX, client_proxies
+from tests.formats.samples import MATRIX, PUBKEY, client_proxies
 from tests.formats.schema_lite import SchemaValidator
 from vpanel_core.formats import FormatOptions, get_format
 from vpanel_core.proxies import ClientProxy
@@ -75,7 +75,7 @@ def test_reality_block_has_the_documented_fields():
     assert tls["utls"] == {"enabled": True, "fingerprint": "chrome"}
     assert tls["reality"] == {
         "enabled": True,
-        "public_key": MATRIX[0].tls.reality_public_key,
+        "public_key": PUBKEY,
         "short_id": "0123abcd",
     }
 

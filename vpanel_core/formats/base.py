@@ -49,7 +49,7 @@ def sane(proxy: ClientProxy) -> bool:
         return False
     if proxy.protocol is Protocol.SHADOWSOCKS:
         # multi-user SS2022 (EIH, `server:user` keys) exists only for the AES ciphers
-        eih_ok = "chacha20" not in proxy.method or ":" not in proxy.password
+        eih_ok = proxy.method != "2022-blake3-chacha20-poly1305" or ":" not in proxy.password
         return proxy.method in SS_2022_METHODS | SS_AEAD_METHODS and eih_ok
     if proxy.protocol is Protocol.VMESS:
         return vmess_cipher(proxy) in VMESS_CIPHERS

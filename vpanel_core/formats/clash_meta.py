@@ -6,7 +6,9 @@ Clash dialects that differ in a handful of keys.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -26,6 +28,57 @@ AUTO_GROUP = "AUTO"
 TEST_URL = "https://www.gstatic.com/generate_204"
 # Private ranges go direct without geodata, so a fresh client needs no downloads.
 PRIVATE_CIDRS = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
+_BASE_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_RESOLVER = yaml.resolver.Resolver()
+_STR, _INT, _BOOL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool"
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+
+@lru_cache(maxsize=8192)
+def _resolve_scalar(value: str, implicit: tuple[bool, bool]) -> str:
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, implicit)  # type: ignore[no-untyped-call]
+    return tag
+
+
+class _Dumper(_BASE_DUMPER):  # type: ignore[valid-type,misc]
+    """Safe dumper (libyaml emitter when built in) with memoized implicit-tag resolution:
+    keys and values repeat across proxies."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode:
+            return _resolve_scalar(value, implicit)
+        return super().resolve(kind, value, implicit)
+
+
+def _node(value: Any) -> yaml.Node:
+    """The node `SafeRepresenter` would build, without its per-value dispatch and alias
+    bookkeeping (only the JSON-like types our documents hold)."""
+    if isinstance(value, str):
+        return yaml.ScalarNode(_STR, value)
+    if isinstance(value, bool):
+        return yaml.ScalarNode(_BOOL, "true" if value else "false")
+    if isinstance(value, int):
+        return yaml.ScalarNode(_INT, str(value))
+    if isinstance(value, dict):
+        pairs = [(_node(k), _node(v)) for k, v in value.items()]
+        return yaml.MappingNode(_MAP, pairs, flow_style=False)
+    if isinstance(value, list):
+        return yaml.SequenceNode(_SEQ, [_node(v) for v in value], flow_style=False)
+    raise TypeError(f"cannot dump {type(value).__name__}")
+
+
+def dump_yaml(doc: dict[str, Any]) -> str:
+    """The text PyYAML's safe dumper writes (sort_keys=False, allow_unicode=True), about
+    twice as fast: a 100-proxy profile must render in under 5 ms."""
+    stream = io.StringIO()
+    dumper = _Dumper(stream, allow_unicode=True, sort_keys=False)
+    dumper.open()
+    dumper.serialize(_node(doc))
+    dumper.close()
+    dumper.dispose()
+    return stream.getvalue()
+
+
 _TYPES = {
     Protocol.VLESS: "vless",
     Protocol.VMESS: "vmess",
@@ -144,7 +197,7 @@ def clash_document(
             0,
             f"# upload={u.upload}; download={u.download}; total={u.total or 0}; expire={expire};",
         )
-    body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    body = dump_yaml(doc)
     return ("".join(line + "\n" for line in header) + body).encode()
 
 
