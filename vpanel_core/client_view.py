@@ -20,7 +20,7 @@ def client_tls(inbound: Inbound, protocol: Protocol) -> Tls | None:
     settings = inbound.settings or {}
     if inbound.tls_mode == "none":
         return None
-    alpn = tuple(settings.get("alpn") or DEFAULT_ALPN.get(protocol, ()))
+    alpn: tuple[str, ...] = tuple(settings.get("alpn") or ()) or DEFAULT_ALPN.get(protocol, ())
     if inbound.tls_mode == "reality":
         short_ids = settings.get("short_ids") or [""]
         return Tls(

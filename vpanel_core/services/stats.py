@@ -8,6 +8,7 @@ PostgreSQL and respects DST (days are not assumed to be 24 hours).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -115,16 +116,27 @@ def top_users(session: Session, start: datetime, limit: int = 10) -> list[TopUse
 
 
 def node_health(session: Session) -> tuple[int, int, int]:
-    """(up, down, disabled): a node is up when its last push or status check succeeded."""
+    """(up, down, disabled): a node is up when its last push did not fail.
+
+    `last_push_result` is the node layer's JSON summary (`vpanel_core.nodes.fleet`).
+    """
     up = down = disabled = 0
     for enabled, result in session.execute(select(Node.enabled, Node.last_push_result)):
         if not enabled:
             disabled += 1
-        elif result.startswith("ok"):
+        elif _push_succeeded(result):
             up += 1
         else:
             down += 1
     return up, down, disabled
+
+
+def _push_succeeded(result: str) -> bool:
+    try:
+        summary = json.loads(result) if result else {}
+    except ValueError:
+        return False
+    return isinstance(summary, dict) and summary.get("outcome") in ("ok", "unchanged")
 
 
 def overview(session: Session, now: datetime | None = None, days: int = 30) -> Overview:

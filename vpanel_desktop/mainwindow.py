@@ -1,0 +1,167 @@
+"""The main window: navigation, shortcuts, language switch, tray icon with status."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QListWidget,
+    QMainWindow,
+    QMenu,
+    QStackedWidget,
+    QSystemTrayIcon,
+    QWidget,
+)
+
+from vpanel_desktop import i18n
+from vpanel_desktop.context import AppContext
+from vpanel_desktop.i18n import translator
+from vpanel_desktop.paths import icon_path
+from vpanel_desktop.screens.activity import ActivityScreen
+from vpanel_desktop.screens.base import Screen
+from vpanel_desktop.screens.dashboard import DashboardScreen
+from vpanel_desktop.screens.nodes import NodesScreen
+from vpanel_desktop.screens.orders import OrdersScreen
+from vpanel_desktop.screens.plans import PlansScreen
+from vpanel_desktop.screens.settings import SettingsScreen
+from vpanel_desktop.screens.subscriptions import SubscriptionsScreen
+from vpanel_desktop.screens.users import UsersScreen
+
+tr = translator("MainWindow")
+SCREENS: tuple[type[Screen], ...] = (
+    DashboardScreen,
+    UsersScreen,
+    PlansScreen,
+    NodesScreen,
+    OrdersScreen,
+    SubscriptionsScreen,
+    SettingsScreen,
+    ActivityScreen,
+)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.setObjectName("mainWindow")
+        self.resize(1280, 800)
+        self.setWindowIcon(QIcon(str(icon_path("vpanel.svg"))))
+        self.nav = QListWidget()
+        self.nav.setObjectName("navigation")
+        self.nav.setFixedWidth(170)
+        self.stack = QStackedWidget()
+        self.screens: dict[type[Screen], Screen] = {}
+        for cls in SCREENS:
+            screen = cls(ctx)
+            self.screens[cls] = screen
+            self.stack.addWidget(screen)
+            self.nav.addItem(screen.title())
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.addWidget(self.nav)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.actions_by_name = self._make_actions()
+        self.language_menu = QMenu(self)
+        self._build_menus()
+        self.tray = self._make_tray()
+        ctx.bus.status_message.connect(self.set_status)
+        self.nav.setCurrentRow(0)
+        self.retranslate_ui()
+
+    def show_screen(self, cls: type[Screen]) -> Screen:
+        self.nav.setCurrentRow(SCREENS.index(cls))
+        return self.screens[cls]
+
+    def current_screen(self) -> Screen:
+        widget = self.stack.currentWidget()
+        assert isinstance(widget, Screen)
+        return widget
+
+    def _make_actions(self) -> dict[str, QAction]:
+        def users() -> UsersScreen:
+            screen = self.show_screen(UsersScreen)
+            assert isinstance(screen, UsersScreen)
+            return screen
+
+        specs = {
+            "new_user": ("Ctrl+N", lambda: users().new_user()),
+            "search": ("Ctrl+F", lambda: self.current_screen().focus_search()),
+            "refresh": ("F5", lambda: self.current_screen().refresh()),
+            "renew": ("Ctrl+R", lambda: users().renew_user()),
+            "quit": ("Ctrl+Q", self.close),
+        }
+        made = {}
+        for name, (keys, slot) in specs.items():
+            action = QAction(self)
+            action.setShortcut(QKeySequence(keys))
+            action.triggered.connect(slot)
+            self.addAction(action)
+            made[name] = action
+        return made
+
+    def _build_menus(self) -> None:
+        self.file_menu = self.menuBar().addMenu("")
+        self.file_menu.addAction(self.actions_by_name["new_user"])
+        self.file_menu.addAction(self.actions_by_name["refresh"])
+        self.file_menu.addSeparator()
+        self.file_menu.addAction(self.actions_by_name["quit"])
+        self.menuBar().addMenu(self.language_menu)
+        for code, name in i18n.LANGUAGES.items():
+            action = self.language_menu.addAction(name)
+            action.triggered.connect(lambda _c=False, lang=code: i18n.set_language(lang))
+
+    def _make_tray(self) -> QSystemTrayIcon | None:
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return None
+        tray = QSystemTrayIcon(self.windowIcon(), self)
+        menu = QMenu(self)
+        menu.addAction(self.actions_by_name["refresh"])
+        menu.addAction(self.actions_by_name["quit"])
+        tray.setContextMenu(menu)
+        tray.activated.connect(lambda _reason: self.showNormal())
+        tray.show()
+        return tray
+
+    def set_status(self, message: str) -> None:
+        """Node / sync status: status bar always, tray tooltip when there is a tray."""
+        self.statusBar().showMessage(message)
+        if self.tray is not None:
+            self.tray.setToolTip(f"vpanel — {message}")
+
+    def retranslate_ui(self) -> None:
+        self.setWindowTitle(tr("vpanel — operator"))
+        for row, screen in enumerate(self.screens.values()):
+            item = self.nav.item(row)
+            if item is not None:
+                item.setText(screen.title())
+        labels = {
+            "new_user": tr("New user"),
+            "search": tr("Search"),
+            "refresh": tr("Refresh"),
+            "renew": tr("Renew user"),
+            "quit": tr("Quit"),
+        }
+        for name, text in labels.items():
+            self.actions_by_name[name].setText(text)
+        self.file_menu.setTitle(tr("&File"))
+        self.language_menu.setTitle(tr("&Language"))
+        portal = self.ctx.portal_url or tr("not running")
+        self.statusBar().showMessage(
+            tr("Local portal: {portal} · secrets protected by {where}").format(
+                portal=portal, where=self.ctx.box.key_location
+            )
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate_ui()
+        super().changeEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        for screen in self.screens.values():
+            screen.close()
+        super().closeEvent(event)

@@ -1,0 +1,1 @@
+"""Small reusable widgets: forms with inline validation, charts, QR codes."""
