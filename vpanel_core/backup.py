@@ -101,3 +101,17 @@ def restore(backup: Path, database: Path) -> None:
             dest.close()
     finally:
         source.close()
+
+
+def backup_if_due(
+    database: Path, backup_dir: Path, *, every_hours: float = 24, keep: int = 14
+) -> BackupInfo | None:
+    """The automatic backup: taken when the newest one is older than `every_hours`."""
+    if not database.exists():
+        return None
+    existing = list_backups(backup_dir) if backup_dir.exists() else []
+    if existing:
+        age = datetime.now(UTC) - existing[-1].taken_at
+        if age.total_seconds() < every_hours * 3600:
+            return None
+    return take_backup(database, backup_dir, keep=keep)

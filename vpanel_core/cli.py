@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from vpanel_core import settings, validation
+from vpanel_core import backup, config, settings, validation
 from vpanel_core.db import transaction
 from vpanel_core.entitlement import Entitlement
 from vpanel_core.errors import DomainError, ValidationError
@@ -188,6 +188,18 @@ def cmd_settings_show(session: Session, args: argparse.Namespace) -> Any:
     return {key: settings.get(session, key) for key in settings.DEFAULTS}
 
 
+def cmd_backup_create(session: Session, args: argparse.Namespace) -> Any:
+    info = backup.take_backup(backup.sqlite_path(args.url), args.dir, keep=args.keep)
+    return {"path": str(info.path), "bytes": info.size}
+
+
+def cmd_backup_list(session: Session, args: argparse.Namespace) -> Any:
+    found = backup.list_backups(args.dir) if args.dir.exists() else []
+    return [
+        {"path": str(b.path), "taken_at": b.taken_at.isoformat(), "bytes": b.size} for b in found
+    ]
+
+
 def cmd_db_upgrade(session: Session, args: argparse.Namespace) -> Any:
     return {"migrated": True}
 
@@ -212,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = groups.add_parser("db", help="database").add_subparsers(dest="cmd", required=True)
     add(db, "upgrade", cmd_db_upgrade, "apply migrations")
+
+    backups = groups.add_parser("backup", help="backups of the local SQLite database")
+    bsub = backups.add_subparsers(dest="cmd", required=True)
+    bcreate = add(bsub, "create", cmd_backup_create, "take a consistent backup now")
+    bcreate.add_argument("--keep", type=int, default=14, help="how many backups to keep")
+    add(bsub, "list", cmd_backup_list, "list backups")
 
     user = groups.add_parser("user", help="users").add_subparsers(dest="cmd", required=True)
     create = add(user, "create", cmd_user_create, "create a user")
@@ -296,8 +314,10 @@ def render(result: Any, as_json: bool) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     as_json = getattr(args, "json", False) or args.json_first
+    args.url = getattr(args, "db", None) or args.db_first or config.database_url()
+    args.dir = config.data_dir() / "backups"
     try:
-        database = open_database(getattr(args, "db", None) or args.db_first)
+        database = open_database(args.url)
         with transaction(database.sessions) as session:
             result = args.handler(session, args)
     except DomainError as exc:

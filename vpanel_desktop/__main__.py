@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app = QApplication(sys.argv[:1])
     ctx = make_context()
+    auto_backup()
     portal = None if args.no_portal else portal_embed.start(ctx.database)
     ctx.portal_url = portal.url if portal else ""
     window = start_ui(app, ctx, args.lang)
@@ -91,7 +92,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = app.exec()
     if portal is not None:
         portal.stop()
+    auto_backup()
     return int(code)
+
+
+def auto_backup() -> None:
+    """Daily rotated backup of the local SQLite master copy, at start and at exit."""
+    from vpanel_core import config
+    from vpanel_core.backup import backup_if_due, sqlite_path
+    from vpanel_core.errors import DomainError
+
+    try:
+        database = sqlite_path(config.database_url())
+    except DomainError:
+        return
+    backup_if_due(database, config.data_dir() / "backups")
 
 
 if __name__ == "__main__":

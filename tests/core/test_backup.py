@@ -90,3 +90,14 @@ def test_restoring_a_damaged_backup_is_refused_and_keeps_the_database(tmp_path: 
     with pytest.raises(ValidationError, match="damaged"):
         restore(damaged, path)
     assert user_count(f"sqlite:///{path}") == 1
+
+
+def test_automatic_backup_runs_only_when_due(tmp_path: Path) -> None:
+    from vpanel_core.backup import backup_if_due
+
+    path = tmp_path / "vpanel.db"
+    open_database(f"sqlite:///{path}").engine.dispose()
+    first = backup_if_due(path, tmp_path / "b", every_hours=24)
+    assert first is not None
+    assert backup_if_due(path, tmp_path / "b", every_hours=24) is None
+    assert backup_if_due(path, tmp_path / "b", every_hours=0) is not None

@@ -132,3 +132,13 @@ def test_installed_console_script_reports_errors_with_exit_code(db_url) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip() == "vpanel: error: no user 'ghost'"
+
+
+def test_backup_create_and_list(db_url, capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VPANEL_HOME", str(tmp_path / "home"))
+    run(db_url, capsys, "user", "create", "frank")
+    code, out, _ = run(db_url, capsys, "backup", "create", "--json")
+    assert code == 0
+    made = json.loads(out)["path"]
+    _, out, _ = run(db_url, capsys, "backup", "list", "--json")
+    assert [b["path"] for b in json.loads(out)] == [made]
