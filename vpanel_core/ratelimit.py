@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -106,6 +106,25 @@ def hit(
     return count
 
 
+def check(
+    session: Session, scope: str, identity: str, limit: Limit, now: datetime | None = None
+) -> None:
+    """Raise `RateLimited` once `limit.hits` were counted in this window (counts nothing).
+
+    Pairs with `hit` on a separate event (e.g. count misses, check before every lookup).
+    """
+    now = require_aware(now or utcnow())
+    stamp = now.timestamp()
+    window = int(stamp // limit.seconds)
+    count = session.scalar(
+        select(RateLimitCounter.count).where(
+            RateLimitCounter.key == counter_key(scope, identity), RateLimitCounter.window == window
+        )
+    )
+    if count is not None and count >= limit.hits:
+        raise RateLimited(math.ceil((window + 1) * limit.seconds - stamp))
+
+
 def prune(session: Session, now: datetime) -> None:
     session.execute(delete(RateLimitCounter).where(RateLimitCounter.expires_at < now))
     session.execute(delete(LoginThrottle).where(LoginThrottle.updated_at < now - FAILURE_MEMORY))
@@ -159,4 +178,3 @@ def clear_failures(session: Session, key: str) -> None:
 
 def lockout_key(account: str, address: str) -> str:
     return hashlib.sha256(f"{account.lower()}\x00{address}".encode()).hexdigest()
-

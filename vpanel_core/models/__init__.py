@@ -1,5 +1,7 @@
 """All mapped classes; importing this module registers them on `Base.metadata`."""
 
+# Sync tables live with the sync package; importing registers them on the metadata.
+import vpanel_core.sync.models  # noqa: F401
 from vpanel_core.models.account import AccountToken, RevokedSession
 from vpanel_core.models.base import Base, UTCDateTime
 from vpanel_core.models.billing import (
@@ -16,6 +18,7 @@ from vpanel_core.models.plan import Plan
 from vpanel_core.models.ratelimit import LoginThrottle, RateLimitCounter
 from vpanel_core.models.settings import Setting
 from vpanel_core.models.subscription import Subscription
+from vpanel_core.models.usage import UsageCursor, UsageDaily, UsageUnknown
 from vpanel_core.models.user import User
 
 __all__ = [
@@ -36,7 +39,10 @@ __all__ = [
     "Setting",
     "Subscription",
     "UTCDateTime",
+    "UsageCursor",
+    "UsageDaily",
     "UsageRecord",
+    "UsageUnknown",
     "User",
     "WebhookEvent",
 ]

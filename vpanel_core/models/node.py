@@ -21,6 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from vpanel_core.models.base import Base, UTCDateTime, new_id
 from vpanel_core.timeutil import utcnow
 
+DEFAULT_API_PORT = 10086
+
 
 class Node(Base):
     __tablename__ = "nodes"
@@ -37,6 +39,10 @@ class Node(Base):
     labels: Mapped[list[str]] = mapped_column(JSON, default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     api_secret: Mapped[str] = mapped_column(String(64), default="")
+    # sing-box `api` service port on the node's 127.0.0.1 (per node: nodes may share a host).
+    api_port: Mapped[int] = mapped_column(Integer, default=DEFAULT_API_PORT)
+    # Off by default: proxy users must not reach the node's own or its LAN's services.
+    allow_private_targets: Mapped[bool] = mapped_column(Boolean, default=False)
     remote_dir: Mapped[str] = mapped_column(String(255), default="/opt/vpanel-node")
     config_version: Mapped[str] = mapped_column(String(64), default="")
     last_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

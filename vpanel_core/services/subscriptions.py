@@ -76,9 +76,7 @@ def _lookup(
     if not shape.fullmatch(value):
         raise SubscriptionNotFound()
     sub = session.scalars(
-        select(Subscription)
-        .where(column == value)
-        .options(selectinload(Subscription.user))
+        select(Subscription).where(column == value).options(selectinload(Subscription.user))
     ).first()
     stored: str = getattr(sub, column.key) if sub is not None else value
     # The index lookup found the row; the constant-time compare is what decides.

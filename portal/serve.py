@@ -1,0 +1,60 @@
+"""`vpanel-portal`: the portal on waitress, configured from the environment.
+
+VPANEL_PORTAL_HOST (127.0.0.1), VPANEL_PORTAL_PORT (8080), VPANEL_PORTAL_THREADS (8);
+DATABASE_URL or VPANEL_DATABASE_URL for PostgreSQL, else the local SQLite database.
+The schema is migrated on start (idempotent, safe with several processes: Alembic runs
+in one transaction per process and revisions are skipped once applied).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import waitress
+
+from portal.app import create_app
+from portal.config import PortalConfig
+
+log = logging.getLogger("portal")
+
+
+def database_label(url: str) -> str:
+    """Backend and database name only: the URL may carry a password."""
+    backend = url.split(":", 1)[0]
+    return f"{backend} ({url.rsplit('/', 1)[-1].split('?', 1)[0]})"
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("VPANEL_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = PortalConfig.from_env()
+    host = os.environ.get("VPANEL_PORTAL_HOST", "127.0.0.1")
+    port = int(os.environ.get("VPANEL_PORTAL_PORT", "8080"))
+    threads = int(os.environ.get("VPANEL_PORTAL_THREADS", "8"))
+    app = create_app(config)
+    if not config.public_url:
+        log.warning("VPANEL_PORTAL_URL is not set; links in e-mails follow the request's Host")
+    log.info(
+        "portal on http://%s:%d, database %s, captcha %s",
+        host,
+        port,
+        database_label(config.database_url),
+        config.captcha.provider,
+    )
+    # waitress strips X-Forwarded-* by default, so ProxyFix (VPANEL_TRUSTED_PROXY_HOPS)
+    # would see every client as the proxy and one rate-limit window would cover them all.
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="vpanel",
+        clear_untrusted_proxy_headers=not config.trusted_proxy_hops,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Per-app services (database, cache, mailer, captcha) reachable from any request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from portal.captcha import Captcha
+from portal.config import PortalConfig
+from portal.mailer import Mailer
+from vpanel_core.db import transaction
+from vpanel_core.formats.cache import SubscriptionCache
+from vpanel_core.runtime import Database
+
+EXTENSION = "vpanel"
+
+
+@dataclass(frozen=True, slots=True)
+class PortalState:
+    config: PortalConfig
+    database: Database
+    cache: SubscriptionCache
+    mailer: Mailer
+    captcha: Captcha
+
+
+def portal() -> PortalState:
+    state: PortalState = current_app.extensions[EXTENSION]
+    return state
+
+
+@contextmanager
+def unit() -> Iterator[Session]:
+    """One transaction of the current app's database (commit on success, else roll back)."""
+    with transaction(portal().database.sessions) as session:
+        yield session

@@ -1,0 +1,1 @@
+"""Stripe Checkout: creating sessions with the official SDK and handling its webhooks."""

@@ -1,0 +1,1 @@
+"""USDT on TRON (TRC20): unique amounts, the TronGrid client, the poller and TXID checks."""
