@@ -7,6 +7,7 @@ import logging
 import traceback
 
 from flask import Flask, Response, g, jsonify, redirect, render_template, request, url_for
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -68,6 +69,22 @@ def http_error(exc: HTTPException) -> Response:
     return render(status, code, exc.description or code, {})
 
 
+def database_unavailable(exc: OperationalError) -> Response:
+    """The database is down, restarting or busy: a transient 503 clients (and Stripe) retry,
+    not a 500. The driver's message is not logged: it can quote SQL parameters."""
+    log.warning(
+        "database unavailable (%s) on %s %s",
+        type(exc.orig).__name__,
+        request.method,
+        mask_path(request.path),
+    )
+    response = render(
+        503, "DATABASE_UNAVAILABLE", "temporarily unavailable; please try again shortly", {}
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def unexpected(exc: Exception) -> Response:
     # Frames but not the message: driver errors can quote SQL parameters (tokens).
     log.error(
@@ -84,4 +101,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, domain_error)
     app.register_error_handler(FormatError, format_error)
     app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(OperationalError, database_unavailable)
     app.register_error_handler(Exception, unexpected)

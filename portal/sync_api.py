@@ -17,9 +17,11 @@ import json
 from cryptography.fernet import Fernet
 from flask import Blueprint, Flask, Response, current_app, request
 
+from portal.openapi import register_paths
 from portal.session_auth import require_admin
 from portal.state import EXTENSION as PORTAL_EXTENSION
 from portal.state import PortalState
+from portal.sync_openapi import PATHS
 from vpanel_core.secretbox import SecretBox
 from vpanel_core.sync.envelope import CONTENT_TYPE
 from vpanel_core.sync.errors import MessageMalformed, NodeAuthFailed
@@ -37,6 +39,7 @@ def init_app(app: Flask) -> None:
     track_events(state.database.sessions)
     app.extensions[EXTENSION] = PortalSync(state.database, box_for(state.config.secret_key))
     app.register_blueprint(bp)
+    register_paths(app, PATHS)
 
     @app.cli.command("sync-pair-code")
     def print_pairing_code() -> None:

@@ -16,6 +16,7 @@ from portal.site import base_url, client_ip, operator_settings, prefers_html, us
 from portal.state import portal, unit
 from portal.subscription_headers import disposition, header_text, userinfo
 from vpanel_core import links, ratelimit
+from vpanel_core.client_view import user_proxies
 from vpanel_core.errors import DomainError, ValidationError
 from vpanel_core.formats import FormatOptions, UserInfo, get_format
 from vpanel_core.formats.detect import choose_format
@@ -127,7 +128,8 @@ def client_response(
     ua: str,
 ) -> BaseResponse:
     fmt = get_format(choose_format(wanted.format, ua))
-    proxies, nodes_changed = subs.proxies_for(session, current.user)
+    fleet = subs.fleet(session)
+    user = current.user
     base = base_url(values)
     title = str(values["site_name"])
     ent = current.entitlement
@@ -142,13 +144,14 @@ def client_response(
         ),
         subscription_url=links.subscription_url(base, current.subscription),
     )
-    # The proxies themselves are the content version: equal proxies, equal body.
+    # The fleet version and the user's credentials determine the proxies exactly, so a
+    # cached body is found without building (or keeping in the key) 200 proxy objects.
     body = portal().cache.get_or_generate(
-        current.user.id,
+        user.id,
         fmt.name,
-        tuple(proxies),
+        subs.content_version(fleet, user),
         options,
-        lambda opts: fmt.generate(proxies, opts),
+        lambda opts: fmt.generate(user_proxies(fleet.nodes, user), opts),
     )
     response = Response(body, content_type=fmt.content_type)
     headers = response.headers
@@ -166,7 +169,7 @@ def client_response(
     # The usage header is part of what the client shows, so it is part of the version.
     version = f"{fmt.name}\0{headers['Subscription-Userinfo']}\0".encode() + body
     response.set_etag(hashlib.sha256(version).hexdigest()[:32])
-    changed = [current.changed_at] + ([nodes_changed] if nodes_changed else [])
+    changed = [current.changed_at] + ([fleet.changed_at] if fleet.changed_at else [])
     response.last_modified = max(changed)
     return response.make_conditional(request)
 

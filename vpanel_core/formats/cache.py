@@ -20,10 +20,14 @@ CacheKey = tuple[Hashable, str, Hashable, FormatOptions]
 class SubscriptionCache:
     """Thread-safe; rendering happens outside the lock (two racing misses both render once)."""
 
-    def __init__(self, maxsize: int = 4096) -> None:
+    def __init__(self, maxsize: int = 4096, max_bytes: int = 96 * 2**20) -> None:
+        """`max_bytes` bounds the bodies too: 4,096 subscriptions of 200 proxies are
+        ~250 MB, which alone would break the portal's 300 MB budget (bench_memory)."""
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self._maxsize = maxsize
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._data: OrderedDict[CacheKey, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -49,12 +53,17 @@ class SubscriptionCache:
                 return body
         body = generate(options)
         with self._lock:
+            old = self._data.get(key)
+            self._bytes += len(body) - (len(old) if old is not None else 0)
             self._data[key] = body
             self._data.move_to_end(key)
-            while len(self._data) > self._maxsize:
-                self._data.popitem(last=False)
+            while len(self._data) > 1 and (
+                len(self._data) > self._maxsize or self._bytes > self._max_bytes
+            ):
+                self._bytes -= len(self._data.popitem(last=False)[1])
         return body
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._bytes = 0

@@ -6,19 +6,24 @@ disabled / expired / over-quota user gets the same answer everywhere.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
+import threading
 import uuid
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import JSON, Text, cast, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from vpanel_core.client_view import user_proxies
 from vpanel_core.entitlement import Entitlement, Status, effective_grants, usage_floor
 from vpanel_core.errors import NotFound
-from vpanel_core.models import Grant, Node, Subscription, UsageRecord, User
+from vpanel_core.models import Grant, Inbound, Node, Subscription, UsageRecord, User
 from vpanel_core.proxies import ClientProxy
 from vpanel_core.secrets_util import same
 from vpanel_core.services import ledger, users
@@ -118,13 +123,99 @@ def require_serviceable(current: SubscriptionState) -> None:
         raise error()
 
 
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """Every node with its inbounds, loaded once per change and shared by all requests.
+
+    `version` numbers distinct contents within this process; the nodes are transient
+    copies in no session (read-only: nothing may modify them).
+    """
+
+    version: int
+    nodes: tuple[Node, ...]
+    changed_at: datetime | None
+
+
+_FLEET_KEEP = 4
+_fleets: OrderedDict[tuple[Any, ...], Fleet] = OrderedDict()
+_fleets_lock = threading.Lock()
+_fleet_versions = itertools.count(1)
+_NODE_COLUMNS = tuple(Node.__table__.c)
+_INBOUND_COLUMNS = tuple(Inbound.__table__.c)
+
+
+def _fleet_rows(session: Session) -> tuple[Any, ...]:
+    """Every column of every node and inbound, in one query: the fleet's exact content.
+
+    Reading ~250 plain rows costs a fraction of building 250 ORM objects per request
+    (bench_serving: 9 ms of ~10 ms per cached fetch). JSON comes back as its text so
+    the rows can key a dict.
+    """
+    columns = [
+        cast(c, Text) if isinstance(c.type, JSON) else c for c in _NODE_COLUMNS + _INBOUND_COLUMNS
+    ]
+    query = (
+        select(*columns)
+        .select_from(Node.__table__.outerjoin(Inbound.__table__))
+        .order_by(Node.__table__.c.name, Inbound.__table__.c.listen_port, Inbound.__table__.c.id)
+    )
+    return tuple(tuple(row) for row in session.execute(query))
+
+
+def _values(
+    model: type[Node] | type[Inbound], columns: Sequence[Any], row: Sequence[Any]
+) -> dict[str, Any]:
+    mapper = model.__mapper__
+    return {
+        mapper.get_property_by_column(c).key: json.loads(v)
+        if isinstance(c.type, JSON) and v is not None
+        else v
+        for c, v in zip(columns, row, strict=True)
+    }
+
+
+def _build_fleet(rows: tuple[Any, ...]) -> Fleet:
+    """Transient Node/Inbound objects from the rows: in no session, so no request's
+    commit, rollback or expunge can touch them."""
+    nodes: dict[Any, Node] = {}
+    split = len(_NODE_COLUMNS)
+    inbound_id = _INBOUND_COLUMNS.index(Inbound.__table__.c.id)
+    node_id = _NODE_COLUMNS.index(Node.__table__.c.id)
+    for row in rows:
+        node = nodes.get(row[node_id])
+        if node is None:
+            node = nodes[row[node_id]] = Node(**_values(Node, _NODE_COLUMNS, row[:split]))
+        if row[split + inbound_id] is not None:
+            node.inbounds.append(Inbound(**_values(Inbound, _INBOUND_COLUMNS, row[split:])))
+    stamps = [n.last_push_at or n.created_at for n in nodes.values()]
+    return Fleet(next(_fleet_versions), tuple(nodes.values()), max(stamps, default=None))
+
+
+def fleet(session: Session) -> Fleet:
+    """The current fleet; objects are rebuilt only when a node or inbound changed."""
+    rows = _fleet_rows(session)
+    with _fleets_lock:
+        found = _fleets.get(rows)
+        if found is not None:
+            _fleets.move_to_end(rows)
+            return found
+    built = _build_fleet(rows)
+    with _fleets_lock:
+        _fleets[rows] = built
+        while len(_fleets) > _FLEET_KEEP:
+            _fleets.popitem(last=False)
+    return built
+
+
+def content_version(current: Fleet, user: User) -> Hashable:
+    """Equal for equal proxies: the fleet plus everything `user_proxies` reads of the user."""
+    return (current.version, user.credential, user.proxy_secret, tuple(user.node_groups or ()))
+
+
 def proxies_for(session: Session, user: User) -> tuple[list[ClientProxy], datetime | None]:
     """The user's proxies and the newest node change (push or creation) behind them."""
-    nodes = session.scalars(
-        select(Node).options(selectinload(Node.inbounds)).order_by(Node.name)
-    ).all()
-    stamps = [n.last_push_at or n.created_at for n in nodes]
-    return user_proxies(nodes, user), max(stamps, default=None)
+    current = fleet(session)
+    return user_proxies(current.nodes, user), current.changed_at
 
 
 def record_access(

@@ -33,6 +33,12 @@ class BadSignature(DomainError):
     code = "BAD_SIGNATURE"
 
 
+class MalformedEvent(DomainError):
+    """Validly signed but not shaped like the event type it names: nothing is applied."""
+
+    code = "MALFORMED_EVENT"
+
+
 class RetryLater(DomainError):
     """Not applicable yet (e.g. a refund delivered before its payment): Stripe retries."""
 
@@ -43,7 +49,11 @@ class RetryLater(DomainError):
 def verified_event(payload: bytes, signature: str, secret: str) -> Event:
     """The event if `Stripe-Signature` is valid and fresh; BadSignature otherwise."""
     try:
-        stripe.Webhook.construct_event(payload, signature, secret)
+        # The header alone (construct_event would also build an SDK object and fail with
+        # AttributeError on a validly signed body that is JSON but not an object).
+        stripe.WebhookSignature.verify_header(
+            payload.decode(), signature, secret, stripe.Webhook.DEFAULT_TOLERANCE
+        )
         event = json.loads(payload)
     except (stripe.SignatureVerificationError, ValueError):
         raise BadSignature("invalid or stale Stripe signature") from None
@@ -57,7 +67,13 @@ def handle_event(session: Session, event: Event) -> str:
     if not _remember(session, event):
         return "duplicate event"
     handler = HANDLERS.get(str(event.get("type")))
-    outcome = handler(session, event) if handler else "ignored"
+    try:
+        outcome = handler(session, event) if handler else "ignored"
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        # Raised out of the caller's transaction: the event id is not remembered either.
+        raise MalformedEvent(
+            f"{str(event.get('type'))[:64]} event is malformed ({type(exc).__name__})"
+        ) from None
     session.execute(
         update(WebhookEvent)
         .where(WebhookEvent.id == event["id"])

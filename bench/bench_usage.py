@@ -1,0 +1,166 @@
+"""Usage accounting benchmarks; prints a markdown table.
+
+1. Applying one collection round for 100,000 users × 10 nodes (1,000,000 journal
+   records) into SQLite and PostgreSQL (target < 3 s each), rollups included.
+2. The helper's CPU cost at 1,000 connection events/s: decoding real-format
+   `ConnectionEvents` protobuf messages, tallying, and journaling (fsync) every second
+   (target < 5 % of one core).
+
+Run: .venv/bin/python bench/bench_usage.py [--users N] [--nodes N] [--no-pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.fixtures.databases import PG_AVAILABLE, create_pg_database, drop_pg_database
+from vpanel_core.db import transaction
+from vpanel_core.models import Node, User
+from vpanel_core.runtime import open_database
+from vpanel_core.usage.ingest import apply_records
+from vpanel_node.accountant import Tally
+from vpanel_node.journal import Journal, UsageLine
+from vpanel_node.proto.daemon import ConnectionEvents
+from vpanel_node.proto.wire import field_bytes, field_varint
+
+
+def bench_ingest(url: str, users: int, nodes: int) -> tuple[float, int]:
+    db = open_database(url)
+    user_ids = [uuid.uuid4() for _ in range(users)]
+    node_ids = [uuid.uuid4() for _ in range(nodes)]
+    with transaction(db.sessions) as s:
+        for start in range(0, users, 20_000):
+            s.execute(
+                insert(User),
+                [
+                    {
+                        "id": uid,
+                        "username": f"u{start + i}",
+                        "proxy_secret": "x",
+                        "credential": uuid.uuid4(),
+                    }
+                    for i, uid in enumerate(user_ids[start : start + 20_000])
+                ],
+            )
+        s.execute(
+            insert(Node), [{"id": n, "name": f"n{i}", "host": "h"} for i, n in enumerate(node_ids)]
+        )
+    t0 = int(time.time() * 1000) - 60_000
+    pages = {
+        node: [
+            UsageLine(i + 1, str(uid), 1000 + i, 50_000 + i, t0, t0 + 30_000)
+            for i, uid in enumerate(user_ids)
+        ]
+        for node in node_ids
+    }
+    zone = ZoneInfo("Europe/Berlin")
+    started = time.perf_counter()
+    applied = 0
+    for node, records in pages.items():
+        with transaction(db.sessions) as s:
+            applied += apply_records(s, node, records, zone).applied
+    elapsed = time.perf_counter() - started
+    db.engine.dispose()
+    return elapsed, applied
+
+
+def _event_message(conn_index: int, kind: int) -> bytes:
+    conn_id = f"{conn_index:08d}-0000-0000-0000-000000000000"
+    event = field_varint(1, kind) + field_bytes(2, conn_id.encode())
+    if kind == 1:
+        event += field_varint(4, 300) + field_varint(5, 40_000)
+    else:
+        conn = (
+            field_bytes(1, conn_id.encode())
+            + field_bytes(2, b"trojan-in")
+            + field_bytes(10, str(uuid.UUID(int=conn_index % 5000)).encode())
+            + field_varint(16, 1000)
+            + field_varint(17, 100_000)
+        )
+        event += field_bytes(3, conn)
+    return event
+
+
+def bench_helper_cpu(events_per_second: int, seconds: int) -> float:
+    """CPU seconds per wall second spent decoding + tallying + journaling the events."""
+    # sing-box batches a tick's events into one ConnectionEvents message (interval 1 s).
+    per_batch = [
+        field_bytes(1, _event_message(i, 1 if i % 3 else (0 if i % 2 else 2)))
+        for i in range(events_per_second)
+    ]
+    message = b"".join(per_batch)
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = Journal(Path(tmp)).open()
+        tally = Tally()
+        cpu_start = time.process_time()
+        for second in range(seconds):
+            batch = ConnectionEvents.decode(message)
+            tally.apply(batch, second * 1000)
+            rows, changed, gone = tally.take(second * 1000 + 1000)
+            journal.append(rows, changed, gone)
+        cpu = time.process_time() - cpu_start
+    return cpu / seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--nodes", type=int, default=10)
+    parser.add_argument("--no-pg", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        elapsed, applied = bench_ingest(f"sqlite:///{tmp}/bench.db", args.users, args.nodes)
+        rows.append(
+            (
+                "apply usage, SQLite",
+                f"{args.users:,} users × {args.nodes} nodes",
+                f"{elapsed:.2f} s",
+                f"{applied:,} records",
+                "< 3 s",
+            )
+        )
+    if PG_AVAILABLE and not args.no_pg:
+        url = create_pg_database()
+        try:
+            elapsed, applied = bench_ingest(url, args.users, args.nodes)
+        finally:
+            drop_pg_database(url)
+        rows.append(
+            (
+                "apply usage, PostgreSQL",
+                f"{args.users:,} users × {args.nodes} nodes",
+                f"{elapsed:.2f} s",
+                f"{applied:,} records",
+                "< 3 s",
+            )
+        )
+    share = bench_helper_cpu(1000, 10)
+    rows.append(
+        (
+            "helper CPU at 1,000 events/s",
+            "decode + tally + fsync'd journal, 10 s",
+            f"{share * 100:.2f} % of one core",
+            "",
+            "< 5 %",
+        )
+    )
+    print("| benchmark | size | result | detail | target |")
+    print("| --- | --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""The desktop's change counter: which published entities changed since a version.
+
+Entities: ``user`` (the user row, its subscription and grants travel together),
+``plan``, ``node`` (with its inbounds), ``usage`` (one usage record, ``node:seq``) and
+``resync`` (rows could not be told: publish a full snapshot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from vpanel_core.sync import capture, ordering
+from vpanel_core.sync.capture import Touch
+from vpanel_core.sync.models import SyncChange
+
+TABLES = frozenset(
+    {"users", "subscriptions", "grants", "plans", "nodes", "inbounds", "usage_records"}
+)
+_KEY_COLUMN = {
+    "users": ("user", "id"),
+    "subscriptions": ("user", "user_id"),
+    "grants": ("user", "user_id"),
+    "plans": ("plan", "id"),
+    "nodes": ("node", "id"),
+    "inbounds": ("node", "node_id"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    version: int
+    entity: str
+    entity_id: str
+
+
+def key(touch: Touch) -> tuple[str, str]:
+    if touch.op == capture.RESYNC:
+        return ("resync", touch.table)
+    if touch.table == "usage_records":
+        node_id = capture.as_uuid(touch.row["node_id"])
+        return ("usage", f"{node_id}:{int(touch.row['seq'])}")
+    entity, column = _KEY_COLUMN[touch.table]
+    return (entity, str(capture.as_uuid(touch.row[column])))
+
+
+def _record(session: Session, touches: list[Touch]) -> None:
+    mark(session, (key(t) for t in touches))
+
+
+def track_changes(factory: sessionmaker[Session]) -> None:
+    """Make every transaction of `factory` number what it changes (desktop only)."""
+    capture.install(factory, TABLES, _record)
+
+
+def mark(session: Session, keys: Iterable[tuple[str, str]]) -> None:
+    """Record changes by hand (for code that writes past the session hooks)."""
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return
+    ordering.serialize(session, "changes")
+    session.connection().execute(
+        insert(SyncChange), [{"entity": e, "entity_id": i} for e, i in unique]
+    )
+
+
+def latest_version(session: Session) -> int:
+    return int(session.scalar(select(func.max(SyncChange.version))) or 0)
+
+
+def pending(session: Session, after: int) -> int:
+    query = select(func.count()).select_from(SyncChange).where(SyncChange.version > after)
+    return int(session.scalar(query) or 0)
+
+
+def after(session: Session, version: int, limit: int) -> list[Change]:
+    rows = session.execute(
+        select(SyncChange.version, SyncChange.entity, SyncChange.entity_id)
+        .where(SyncChange.version > version)
+        .order_by(SyncChange.version)
+        .limit(limit)
+    )
+    return [Change(v, e, i) for v, e, i in rows]
+
+
+def prune(session: Session, upto: int) -> None:
+    """Acknowledged changes are no longer needed (a re-pair starts with a snapshot)."""
+    session.execute(delete(SyncChange).where(SyncChange.version <= upto))

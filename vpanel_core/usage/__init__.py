@@ -1,0 +1,1 @@
+"""Traffic accounting on the desktop: collect node journals, apply them once, roll them up."""
