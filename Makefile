@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := portal,desktop,node,dev
 
-.PHONY: run test lint typecheck pytest portal bench bench-smoke package system-deps clean
+.PHONY: run test lint typecheck audit pytest portal bench package docs-screenshots system-deps lock clean
 
-$(STAMP): pyproject.toml
+# Installs exactly the versions in requirements.lock (the lock file pins every dependency).
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 ## Start the main job: desktop app + embedded local portal (headless: the portal alone).
@@ -35,14 +36,25 @@ typecheck: $(STAMP)
 pytest: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
+## Known vulnerabilities in the locked dependencies (reported as skipped when offline).
+audit: $(STAMP)
+	$(BIN)/python scripts/audit.py
+
 ## Everything CI checks.
-test: lint typecheck pytest
+test: lint typecheck audit pytest
+
+## Re-pin requirements.lock from the current virtualenv.
+lock: $(STAMP)
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
 
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench.run
 
+## Refresh the screenshots in docs/ from the desktop tests.
+docs-screenshots: $(STAMP)
+	VPANEL_UPDATE_DOCS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/desktop
+
 package: $(STAMP)
-	$(BIN)/pip install --quiet pyinstaller
 	$(BIN)/pyinstaller --noconfirm build.spec
 
 clean:
