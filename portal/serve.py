@@ -8,12 +8,14 @@ in one transaction per process and revisions are skipped once applied).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 
 import waitress
 
 from portal.app import create_app
+from portal.billing import stop as stop_payments
 from portal.config import PortalConfig
 
 log = logging.getLogger("portal")
@@ -25,7 +27,16 @@ def database_label(url: str) -> str:
     return f"{backend} ({url.rsplit('/', 1)[-1].split('?', 1)[0]})"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="vpanel-portal", description=__doc__)
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=("serve", "pair-code"),
+        default="serve",
+        help="serve (default), or print a one-time code to pair the operator's desktop",
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("VPANEL_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -35,6 +46,9 @@ def main() -> None:
     port = int(os.environ.get("VPANEL_PORTAL_PORT", "8080"))
     threads = int(os.environ.get("VPANEL_PORTAL_THREADS", "8"))
     app = create_app(config)
+    if args.command == "pair-code":
+        print(app.extensions["vpanel_sync"].issue_pairing_code())
+        return
     if not config.public_url:
         log.warning("VPANEL_PORTAL_URL is not set; links in e-mails follow the request's Host")
     log.info(
@@ -46,14 +60,17 @@ def main() -> None:
     )
     # waitress strips X-Forwarded-* by default, so ProxyFix (VPANEL_TRUSTED_PROXY_HOPS)
     # would see every client as the proxy and one rate-limit window would cover them all.
-    waitress.serve(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        ident="vpanel",
-        clear_untrusted_proxy_headers=not config.trusted_proxy_hops,
-    )
+    try:
+        waitress.serve(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="vpanel",
+            clear_untrusted_proxy_headers=not config.trusted_proxy_hops,
+        )
+    finally:
+        stop_payments(app)
 
 
 if __name__ == "__main__":

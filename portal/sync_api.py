@@ -41,11 +41,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     register_paths(app, PATHS)
 
-    @app.cli.command("sync-pair-code")
-    def print_pairing_code() -> None:
-        """Print a one-time code to pair the operator's desktop with this portal."""
-        print(service().issue_pairing_code())
-
 
 def box_for(secret_key: str) -> SecretBox:
     """Seals the portal's sync key with a key derived from the portal secret, which every

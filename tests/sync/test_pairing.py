@@ -47,3 +47,21 @@ def test_pairing_code_endpoint_is_admin_only(sync_pair: Pair) -> None:
         "/api/sync/pairing-code", headers={"Authorization": "Bearer nope"}
     )
     assert response.status_code == 401
+
+
+def test_pair_code_command_prints_a_code_that_never_reaches_the_log(tmp_path) -> None:
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("vpanel-portal")
+    env = {"VPANEL_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [str(script), "pair-code"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    code = done.stdout.strip()
+    assert re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", code)
+    assert code not in done.stderr
+    assert "pairing code was issued" in done.stderr

@@ -36,7 +36,7 @@ class PortalSync:
     def issue_pairing_code(self) -> str:
         with transaction(self.database.sessions) as session:
             code = pairing.issue_code(session)
-        log.warning("sync pairing code (valid 15 minutes, single use): %s", code)
+        log.warning("a sync pairing code was issued (valid 15 minutes, single use)")
         return code
 
     def pair(self, data: bytes) -> bytes:
