@@ -5,6 +5,7 @@ Run: .venv/bin/python bench/bench_formats.py [runs]. Target: median < 5 ms per f
 
 from __future__ import annotations
 
+import argparse
 import base64
 import statistics
 import sys
@@ -95,6 +96,7 @@ def main(runs: int = 200) -> int:
             title="vpanel",
         ),
     )
+    print("## Format generation (target < 5 ms per format for 100 proxies)\n")
     print(f"{len(proxies)} proxies, {runs} runs each\n")
     print("| format | median ms | p99 ms | bytes | < 5 ms |")
     print("|---|---:|---:|---:|:---:|")
@@ -115,4 +117,8 @@ def main(runs: int = 200) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--smoke", action="store_true", help="20 runs per format")
+    cli = parser.parse_args()
+    sys.exit(main(20 if cli.smoke else cli.runs))
