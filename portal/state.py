@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from portal.mailer import Mailer
 from vpanel_core.db import transaction
 from vpanel_core.formats.cache import SubscriptionCache
 from vpanel_core.runtime import Database
+from vpanel_core.services.subscriptions import ServingCache
 
 EXTENSION = "vpanel"
 
@@ -26,6 +27,8 @@ class PortalState:
     cache: SubscriptionCache
     mailer: Mailer
     captcha: Captcha
+    #: settings, fleet and entitlements of the subscription hot path (short TTL)
+    serving: ServingCache = field(default_factory=ServingCache)
 
 
 def portal() -> PortalState:

@@ -6,7 +6,8 @@ import base64
 import re
 from urllib.parse import quote
 
-from vpanel_core.services.subscriptions import SubscriptionState
+from vpanel_core.entitlement import Entitlement
+from vpanel_core.services.subscriptions import SubscriptionState, Usage
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
@@ -19,13 +20,13 @@ def header_text(value: str) -> str:
 
 
 def userinfo(current: SubscriptionState) -> str:
-    ent = current.entitlement
+    return usage_line(current.entitlement, current.usage)
+
+
+def usage_line(ent: Entitlement, usage: Usage) -> str:
     total = ent.allowance or 0  # 0 = unlimited for every client that reads it
     expire = int(ent.expiry.timestamp()) if ent.expiry else 0
-    return (
-        f"upload={current.usage.upload}; download={current.usage.download}; "
-        f"total={total}; expire={expire}"
-    )
+    return f"upload={usage.upload}; download={usage.download}; total={total}; expire={expire}"
 
 
 def disposition(title: str, extension: str) -> str:

@@ -80,7 +80,10 @@ def pair() -> Response:
 
 @bp.post("/sync/publish")
 def publish() -> Response:
-    return sealed(service().publish(message_body()))
+    answer = service().publish(message_body())
+    # Nodes, settings or users may have changed: the serving caches must not wait a TTL.
+    current_app.extensions[PORTAL_EXTENSION].serving.invalidate()
+    return sealed(answer)
 
 
 @bp.get("/sync/events")

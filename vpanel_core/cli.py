@@ -10,22 +10,34 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from vpanel_core import backup, config, settings, validation
+from vpanel_core import backup, config, secretbox, settings, validation
 from vpanel_core.db import transaction
 from vpanel_core.entitlement import Entitlement
 from vpanel_core.errors import DomainError, ValidationError
 from vpanel_core.links import all_links
 from vpanel_core.models import Node, Plan, User
+from vpanel_core.nodes.errors import NodeError
 from vpanel_core.runtime import open_database
 from vpanel_core.services import ledger, nodes, plans, users
+from vpanel_core.sync.client import SyncClient
+from vpanel_core.sync.transport import HttpTransport
+from vpanel_core.usage import refresh
 
 Handler = Callable[[Session, argparse.Namespace], Any]
+
+
+class PartlyFailed(Exception):
+    """Some items of a multi-node command failed: print every result, exit 1."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__("partly failed")
+        self.result = result
 
 
 def user_view(session: Session, user: User, ent: Entitlement | None = None) -> dict[str, Any]:
@@ -200,6 +212,65 @@ def cmd_backup_list(session: Session, args: argparse.Namespace) -> Any:
     ]
 
 
+@contextlib.contextmanager
+def _sync_client(args: argparse.Namespace) -> Iterator[SyncClient]:
+    """The same identity the desktop app uses (its database and secret box); the HTTP
+    connection is closed on the way out, so the portal is not left holding it."""
+    transport = HttpTransport()
+    try:
+        yield SyncClient(args.database, secretbox.load(config.data_dir()), transport=transport)
+    finally:
+        transport.close()
+
+
+def cmd_sync_pair(session: Session, args: argparse.Namespace) -> Any:
+    with _sync_client(args) as client:
+        key = client.pair(args.portal_url, args.code)
+    return {"paired": True, "portal": args.portal_url.rstrip("/"), "portal_key": key}
+
+
+def cmd_sync_now(session: Session, args: argparse.Namespace) -> Any:
+    with _sync_client(args) as client:
+        report = client.sync_once()
+        pending = client.pending()
+    return {
+        "events_pulled": report.events_pulled,
+        "users_adopted": report.users_adopted,
+        "snapshot_pages": report.snapshot_pages,
+        "changes_published": report.changes_published,
+        "pending": pending,
+    }
+
+
+def cmd_node_collect(session: Session, args: argparse.Namespace) -> Any:
+    """Collect usage from each node, then push it a fresh entitlements file."""
+    box = secretbox.load(config.data_dir())
+    with args.database.sessions() as reading:  # not held while nodes are collected
+        links = refresh.node_links(reading, box, [args.name] if args.name else [])
+    if args.name and not links:
+        raise ValidationError(f"no enabled node named {args.name!r}")
+    rows = []
+    for link in links:
+        try:
+            found = refresh.collect_and_refresh(args.database.sessions, link)
+        except NodeError as exc:
+            rows.append({"node": link.name, "ok": False, "error": exc.message})
+            continue
+        rows.append(
+            {
+                "node": link.name,
+                "ok": True,
+                "applied": found.applied,
+                "duplicates": found.duplicates,
+                "applied_seq": found.applied_seq,
+                "clock_skew_ms": found.clock_skew_ms,
+            }
+        )
+    if any(not row["ok"] for row in rows):
+        raise PartlyFailed(rows)
+    return rows
+
+
 def cmd_db_upgrade(session: Session, args: argparse.Namespace) -> Any:
     return {"migrated": True}
 
@@ -288,6 +359,16 @@ def build_parser() -> argparse.ArgumentParser:
     nadd.add_argument("--group", default="default")
     nadd.add_argument("--country", default="")
     add(node, "list", cmd_node_list, "list nodes")
+    collect = add(node, "collect", cmd_node_collect, "collect usage, refresh entitlements")
+    collect.add_argument("name", nargs="?", help="one node (default: every enabled node)")
+
+    sync = groups.add_parser("sync", help="sync with the portal").add_subparsers(
+        dest="cmd", required=True
+    )
+    pair = add(sync, "pair", cmd_sync_pair, "pair with a portal using its one-time code")
+    pair.add_argument("portal_url")
+    pair.add_argument("code")
+    add(sync, "now", cmd_sync_now, "pull portal events, then publish changes")
 
     conf = groups.add_parser("settings", help="settings").add_subparsers(dest="cmd", required=True)
     add(conf, "show", cmd_settings_show, "show settings")
@@ -317,9 +398,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.url = getattr(args, "db", None) or args.db_first or config.database_url()
     args.dir = config.data_dir() / "backups"
     try:
-        database = open_database(args.url)
+        database = args.database = open_database(args.url)
         with transaction(database.sessions) as session:
             result = args.handler(session, args)
+    except PartlyFailed as failed:
+        print(render(failed.result, as_json))
+        return 1
     except DomainError as exc:
         print(f"vpanel: error: {exc.message}", file=sys.stderr)
         return 2 if exc.http_status < 500 else 1

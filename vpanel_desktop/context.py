@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QObject, Signal
@@ -14,6 +15,9 @@ from vpanel_core import settings
 from vpanel_core.db import transaction
 from vpanel_core.runtime import Database
 from vpanel_core.secretbox import SecretBox
+
+if TYPE_CHECKING:
+    from vpanel_desktop.services.sync_service import SyncService
 
 
 class ChangeBus(QObject):
@@ -30,6 +34,7 @@ class AppContext:
     box: SecretBox
     portal_url: str = ""
     bus: ChangeBus = field(default_factory=ChangeBus)
+    sync: SyncService | None = None  # set by the main window while the app runs
 
     @contextmanager
     def write(self) -> Iterator[Session]:

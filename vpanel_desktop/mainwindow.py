@@ -27,6 +27,8 @@ from vpanel_desktop.screens.plans import PlansScreen
 from vpanel_desktop.screens.settings import SettingsScreen
 from vpanel_desktop.screens.subscriptions import SubscriptionsScreen
 from vpanel_desktop.screens.users import UsersScreen
+from vpanel_desktop.services.sync_service import SyncService, describe
+from vpanel_desktop.workers import ProgressDialog
 
 tr = translator("MainWindow")
 SCREENS: tuple[type[Screen], ...] = (
@@ -45,6 +47,9 @@ class MainWindow(QMainWindow):
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
         self.ctx = ctx
+        # Before the screens: change tracking must see every edit made in this session.
+        self.sync = ctx.sync = SyncService(ctx)
+        self.last_sync_job: ProgressDialog | None = None
         self.setObjectName("mainWindow")
         self.resize(1280, 800)
         self.setWindowIcon(QIcon(str(icon_path("vpanel.svg"))))
@@ -69,8 +74,10 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.tray = self._make_tray()
         ctx.bus.status_message.connect(self.set_status)
+        self.sync.status_changed.connect(lambda status: self.set_status(describe(status)))
         self.nav.setCurrentRow(0)
         self.retranslate_ui()
+        self.sync.start()
 
     def show_screen(self, cls: type[Screen]) -> Screen:
         self.nav.setCurrentRow(SCREENS.index(cls))
@@ -92,6 +99,7 @@ class MainWindow(QMainWindow):
             "search": ("Ctrl+F", lambda: self.current_screen().focus_search()),
             "refresh": ("F5", lambda: self.current_screen().refresh()),
             "renew": ("Ctrl+R", lambda: users().renew_user()),
+            "sync_now": ("Ctrl+Shift+S", self.sync_now),
             "quit": ("Ctrl+Q", self.close),
         }
         made = {}
@@ -107,6 +115,7 @@ class MainWindow(QMainWindow):
         self.file_menu = self.menuBar().addMenu("")
         self.file_menu.addAction(self.actions_by_name["new_user"])
         self.file_menu.addAction(self.actions_by_name["refresh"])
+        self.file_menu.addAction(self.actions_by_name["sync_now"])
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.actions_by_name["quit"])
         self.menuBar().addMenu(self.language_menu)
@@ -120,11 +129,17 @@ class MainWindow(QMainWindow):
         tray = QSystemTrayIcon(self.windowIcon(), self)
         menu = QMenu(self)
         menu.addAction(self.actions_by_name["refresh"])
+        menu.addAction(self.actions_by_name["sync_now"])
         menu.addAction(self.actions_by_name["quit"])
         tray.setContextMenu(menu)
         tray.activated.connect(lambda _reason: self.showNormal())
         tray.show()
         return tray
+
+    def sync_now(self) -> ProgressDialog:
+        """Wake the sync loop; the dialog follows that attempt off the GUI thread."""
+        self.last_sync_job = self.sync.sync_now(self)
+        return self.last_sync_job
 
     def set_status(self, message: str) -> None:
         """Node / sync status: status bar always, tray tooltip when there is a tray."""
@@ -143,6 +158,7 @@ class MainWindow(QMainWindow):
             "search": tr("Search"),
             "refresh": tr("Refresh"),
             "renew": tr("Renew user"),
+            "sync_now": tr("Sync now"),
             "quit": tr("Quit"),
         }
         for name, text in labels.items():
@@ -162,6 +178,7 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.sync.stop()
         for screen in self.screens.values():
             screen.close()
         super().closeEvent(event)

@@ -8,6 +8,10 @@ credential taken out of sing-box's config (kept aside in `blocked.json` so it co
 when a new snapshot entitles the user again) followed by a reload. Filtering is
 re-applied every tick, so a config pushed later with the user in it is fixed within a
 tick too. Latency: API event interval + one tick, well under 10 s.
+
+With a `PortalFeed` (offline activation) the users the portal entitles are added to the
+config here too (one writer of config.json), and their portal expiry / remaining join
+the entitlements: a grant either side knows about counts, since grants only accumulate.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 from vpanel_node.accountant import Accountant
 from vpanel_node.api_client import ApiError
 from vpanel_node.journal import UsageLine, atomic_write, scan
+from vpanel_node.portal_feed import PortalFeed, PortalUser, merge_users
 
 Held = dict[str, dict[str, list[dict[str, Any]]]]  # user -> inbound tag -> user entries
 
@@ -64,6 +69,29 @@ def filter_config(config: dict[str, Any], blocked: set[str], held: Held) -> bool
     return changed
 
 
+def combine(entitled: dict[str, Entitled], portal: dict[str, PortalUser]) -> dict[str, Entitled]:
+    """The desktop's file and the portal's list may each lack grants the other has:
+    the later expiry and the larger remaining allowance win (None = unlimited)."""
+    result = dict(entitled)
+    for name, user in portal.items():
+        mine = result.get(name)
+        if mine is None:
+            result[name] = Entitled(user.expiry_ms, user.remaining)
+            continue
+        expiry = (
+            None
+            if mine.expiry_ms is None or user.expiry_ms is None
+            else max(mine.expiry_ms, user.expiry_ms)
+        )
+        remaining = (
+            None
+            if mine.remaining is None or user.remaining is None
+            else max(mine.remaining, user.remaining)
+        )
+        result[name] = Entitled(expiry, remaining)
+    return result
+
+
 class Enforcer:
     def __init__(
         self,
@@ -75,6 +103,7 @@ class Enforcer:
         *,
         tick: float = 1.0,
         clock: Callable[[], float] = time.time,
+        feed: PortalFeed | None = None,
     ) -> None:
         self.accountant = accountant
         self.entitlements_path = entitlements_path
@@ -83,6 +112,7 @@ class Enforcer:
         self.reload = reload
         self.tick_seconds = tick
         self.clock = clock
+        self.feed = feed
         self.entitled: dict[str, Entitled] = {}
         self.used: dict[str, int] = {}
         self.as_of_seq = 0
@@ -141,8 +171,10 @@ class Enforcer:
             pending = self.accountant.tally.pending_bytes()
         with self._used_lock:
             used = dict(self.used)
+        portal = self.feed.users() if self.feed is not None else None
+        entitled = self.entitled if portal is None else combine(self.entitled, portal)
         out = set()
-        for name, ent in self.entitled.items():
+        for name, ent in entitled.items():
             if (ent.expiry_ms is not None and now_ms >= ent.expiry_ms) or (
                 ent.remaining is not None
                 and used.get(name, 0) + pending.get(name, 0) >= ent.remaining
@@ -160,9 +192,20 @@ class Enforcer:
 
     def apply(self, blocked: set[str]) -> None:
         """Close blocked users' live connections; make the config match; reload if changed."""
+        try:
+            config = json.loads(self.config_path.read_text())
+        except (OSError, ValueError):
+            config = None
+        original = json.dumps(config, sort_keys=True)
+        removed: set[str] = set()
+        held = self._read_held()
+        before = json.dumps({"blocked": sorted(blocked), "held": held}, sort_keys=True)
+        if config is not None:
+            filter_config(config, blocked, held)
+            removed = self._merge_portal_users(config, blocked)
         with self.accountant.lock:
             live = self.accountant.tally.users_of()
-        for name in sorted(blocked):
+        for name in sorted(blocked | removed):
             for conn_id in live.get(name, []):
                 # ApiError: sing-box is restarting, and the reload below cuts it anyway.
                 with contextlib.suppress(ApiError):
@@ -170,19 +213,26 @@ class Enforcer:
         for name in blocked - self.blocked:
             self.cut_log.append((name, self.clock()))
         self.blocked = blocked
-        try:
-            config = json.loads(self.config_path.read_text())
-        except (OSError, ValueError):
+        if config is None:
             return
-        held = self._read_held()
-        before = json.dumps({"blocked": sorted(blocked), "held": held}, sort_keys=True)
-        changed = filter_config(config, blocked, held)
         after = json.dumps({"blocked": sorted(blocked), "held": held}, sort_keys=True)
         if after != before or not self.blocked_path.exists():
             atomic_write(self.blocked_path, after.encode())
-        if changed:
+        if json.dumps(config, sort_keys=True) != original:
             atomic_write(self.config_path, json.dumps(config, indent=2).encode())
             self.reload()
+
+    def _merge_portal_users(self, config: dict[str, Any], blocked: set[str]) -> set[str]:
+        """Serve what the portal entitles (nothing before its first answer)."""
+        if self.feed is None:
+            return set()
+        users = self.feed.users()
+        if users is None:
+            return set()
+        managed = set(self.feed.managed)
+        removed = merge_users(config, users, managed, blocked, self.feed.flows())
+        self.feed.save_managed(managed)
+        return removed
 
     def tick(self) -> None:
         self.load()

@@ -1,7 +1,9 @@
 """Run the accountant and the enforcer for one node directory, next to the supervisor.
 
 Paths under remote_dir: `usage/usage.journal` (+ `usage.ack`), `usage/blocked.json`,
-`entitlements.json` (written by the desktop). The API endpoint and secret come from the
+`entitlements.json` (written by the desktop), `portal.json` (where to pull the portal's
+entitled users, written by the desktop; `usage/portal-users.json` keeps the last good
+answer). The API endpoint and secret come from the
 `api` service in the node's own config.json, so nothing is configured twice.
 """
 
@@ -20,10 +22,12 @@ from typing import IO
 from vpanel_node.accountant import Accountant
 from vpanel_node.api_client import ApiClient, ApiEndpoint
 from vpanel_node.enforcer import Enforcer
+from vpanel_node.portal_feed import PORTAL_NAME, PortalFeed
 
 USAGE_DIR = "usage"
 ENTITLEMENTS_NAME = "entitlements.json"
 BLOCKED_NAME = "blocked.json"
+PORTAL_STATE_NAME = "portal-users.json"
 
 
 def api_endpoint(config_path: Path) -> ApiEndpoint | None:
@@ -49,9 +53,11 @@ def signal_reload() -> None:
 class UsageService:
     accountant: Accountant
     enforcer: Enforcer
+    feed: PortalFeed
     lock: IO[str]
 
     def stop(self) -> None:
+        self.feed.stop()
         self.enforcer.stop()
         self.accountant.stop()
         self.lock.close()
@@ -72,11 +78,13 @@ def start_usage(
     resolve = partial(api_endpoint, config_path)
     client = ApiClient(resolve() or ApiEndpoint("127.0.0.1", 0, ""))
     accountant = Accountant(client, directory, resolve=resolve).start()
+    feed = PortalFeed(root / PORTAL_NAME, directory / PORTAL_STATE_NAME).start()
     enforcer = Enforcer(
         accountant,
         root / ENTITLEMENTS_NAME,
         config_path,
         directory / BLOCKED_NAME,
         reload,
+        feed=feed,
     ).start()
-    return UsageService(accountant, enforcer, lock)
+    return UsageService(accountant, enforcer, feed, lock)

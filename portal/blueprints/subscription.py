@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 from flask import Blueprint, Response, g, render_template, request
 from sqlalchemy.orm import Session
@@ -14,20 +14,20 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal.link_bundle import link_bundle
 from portal.site import base_url, client_ip, operator_settings, prefers_html, user_agent
 from portal.state import portal, unit
-from portal.subscription_headers import disposition, header_text, userinfo
-from vpanel_core import links, ratelimit
+from portal.subscription_headers import disposition, header_text, usage_line
+from vpanel_core import ratelimit, settings
 from vpanel_core.client_view import user_proxies
+from vpanel_core.entitlement import Entitlement
 from vpanel_core.errors import DomainError, ValidationError
 from vpanel_core.formats import FormatOptions, UserInfo, get_format
 from vpanel_core.formats.detect import choose_format
-from vpanel_core.models import Subscription
+from vpanel_core.models import Subscription, User
 from vpanel_core.proxies import Protocol
 from vpanel_core.services import subscriptions as subs
 from vpanel_core.subscription_errors import SubscriptionNotFound
 from vpanel_core.timeutil import utcnow
 
 bp = Blueprint("subscription", __name__)
-Finder = Callable[[Session], Subscription]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,65 +56,76 @@ def parse_request(forced: str | None) -> Request:
 
 @bp.get("/api/subscription/<path:token>")
 def by_token(token: str) -> BaseResponse:
-    return serve(lambda s: subs.by_token(s, token), forced=None)
+    return serve("token", token, forced=None)
 
 
 @bp.get("/s/<path:code>")
 def by_short_code(code: str) -> BaseResponse:
-    return serve(lambda s: subs.by_short_code(s, code), forced=None)
+    return serve("short_code", code, forced=None)
 
 
 @bp.get("/sub/<path:token>.yaml")
 def clash_yaml(token: str) -> BaseResponse:
-    return serve(lambda s: subs.by_token(s, token), forced="clash_meta")
+    return serve("token", token, forced="clash_meta")
 
 
 @bp.get("/sub/<path:token>.json")
 def sing_box_json(token: str) -> BaseResponse:
-    return serve(lambda s: subs.by_token(s, token), forced="sing_box")
+    return serve("token", token, forced="sing_box")
 
 
 @bp.get("/sub/<path:junk>")
 def junk_path(junk: str) -> BaseResponse:
     """Paths without a known extension answer exactly like an unknown token."""
-    return serve(lambda s: subs.by_token(s, ""), forced=None)
+    return serve("token", "", forced=None)
 
 
-def serve(find: Finder, forced: str | None) -> BaseResponse:
+def serve(column: str, value: str, forced: str | None) -> BaseResponse:
+    """One read (link, user, ledger markers; the rest from `ServingCache`), one write.
+
+    Writes go in a short transaction of their own after a read-only middle: a write
+    transaction holds SQLite's database lock, and held across loading and rendering
+    200 proxies it serialised every fetch (bench_serving: 72 req/s, p99 1.8 s). The
+    write counts the hit against the rate limit (shared by every process through the
+    database) and records the access, or counts the miss, and commits before any 200
+    leaves.
+    """
     wanted = parse_request(forced)
     if wanted.browser:
         g.html_errors = True
-    limits = portal().config.limits
+    state = portal()
+    limits = state.config.limits
     ip, ua, now = client_ip(), user_agent(), utcnow()
-    # Writes go in short transactions of their own around a read-only middle: a write
-    # transaction holds SQLite's database lock, and held across loading and rendering
-    # 200 proxies it serialised every fetch (bench_serving: 72 req/s, p99 1.8 s).
-    with unit() as session:
-        ratelimit.check(session, "sub-miss", ip, limits.subscription_miss, now)
-        ratelimit.hit(session, "sub", ip, limits.subscription, now)
     failure: DomainError | None = None
+    link: subs.Link | None = None
     with unit() as session:
+        # Refuse early (reads only) when a limit is already used up; `hit` below decides.
+        ratelimit.check(session, "sub-miss", ip, limits.subscription_miss, now)
+        ratelimit.check(session, "sub", ip, limits.subscription, now)
         try:
-            sub = find(session)
+            link = subs.find_link(session, column, value)
         except SubscriptionNotFound as exc:
             failure = exc
         else:
-            current = subs.state(session, sub, now)
-            try:
-                subs.require_serviceable(current)
-            except DomainError as exc:
-                failure = exc
+            values = state.serving.settings(session, operator_settings)
+            tz = settings.zone(str(values["timezone"]))
+            ent, usage, changed = state.serving.entitlement(session, link, tz, now)
+            error = subs.STATUS_ERRORS.get(ent.status)
+            if error is not None:
+                failure = error()
+            elif wanted.browser:
+                sub = session.get_one(Subscription, link.subscription_id)
+                response = browser_page(subs.state(session, sub, now), values)
             else:
-                values = operator_settings(session)
-                if wanted.browser:
-                    response = browser_page(current, values)
-                else:
-                    response = client_response(session, current, wanted, values, ua)
-    with unit() as session:
-        if isinstance(failure, SubscriptionNotFound):
+                response = client_response(session, link, ent, usage, changed, wanted, values, ua)
+    # On SQLite the threads of this process take turns at the write here: contending
+    # through SQLite's busy handler instead sleeps for milliseconds per retry.
+    with state.serving.writer(state.database.engine.dialect.name), unit() as session:
+        ratelimit.hit(session, "sub", ip, limits.subscription, now)
+        if link is None:
             ratelimit.hit(session, "sub-miss", ip, limits.subscription_miss, now)
         else:
-            subs.record_access(session, sub.id, ip, ua, now)
+            subs.record_access(session, link.subscription_id, ip, ua, now)
     if failure is not None:
         raise failure
     return response
@@ -122,55 +133,61 @@ def serve(find: Finder, forced: str | None) -> BaseResponse:
 
 def client_response(
     session: Session,
-    current: subs.SubscriptionState,
+    link: subs.Link,
+    ent: Entitlement,
+    usage: subs.Usage,
+    changed_at: datetime,
     wanted: Request,
     values: dict[str, Any],
     ua: str,
 ) -> BaseResponse:
     fmt = get_format(choose_format(wanted.format, ua))
-    fleet = subs.fleet(session)
-    user = current.user
+    fleet = portal().serving.fleet(session)
     base = base_url(values)
     title = str(values["site_name"])
-    ent = current.entitlement
     options = FormatOptions(
         protocols=wanted.protocols,
         user=UserInfo(
-            upload=current.usage.upload,
-            download=current.usage.download,
+            upload=usage.upload,
+            download=usage.download,
             total=ent.allowance,
             expire=ent.expiry,
             title=title,
         ),
-        subscription_url=links.subscription_url(base, current.subscription),
+        subscription_url=f"{base}/api/subscription/{link.token}",
     )
     # The fleet version and the user's credentials determine the proxies exactly, so a
     # cached body is found without building (or keeping in the key) 200 proxy objects.
-    body = portal().cache.get_or_generate(
-        user.id,
+    user = cast(User, link)  # duck-typed: the fields user_proxies reads
+    body, digest = portal().cache.get_or_generate_digested(
+        link.user_id,
         fmt.name,
         subs.content_version(fleet, user),
         options,
         lambda opts: fmt.generate(user_proxies(fleet.nodes, user), opts),
     )
-    response = Response(body, content_type=fmt.content_type)
-    headers = response.headers
-    headers["Subscription-Userinfo"] = userinfo(current)
-    headers["Profile-Update-Interval"] = str(int(values["profile_update_interval_hours"]))
-    headers["Content-Disposition"] = disposition(title, fmt.file_extension)
-    headers["Profile-Title"] = header_text(title)
-    headers["Profile-Web-Page-Url"] = f"{base}/dashboard"
+    info = usage_line(ent, usage)
+    headers = [
+        ("Content-Type", fmt.content_type),
+        ("Subscription-Userinfo", info),
+        ("Profile-Update-Interval", str(int(values["profile_update_interval_hours"]))),
+        ("Content-Disposition", disposition(title, fmt.file_extension)),
+        ("Profile-Title", header_text(title)),
+        ("Profile-Web-Page-Url", f"{base}/dashboard"),
+    ]
     if values.get("support_url"):
-        headers["Support-Url"] = str(values["support_url"])
+        headers.append(("Support-Url", str(values["support_url"])))
     if values.get("announce"):
-        headers["Announce"] = header_text(str(values["announce"])[:200])
-    headers["Cache-Control"] = "private, no-cache"
-    headers["Vary"] = "User-Agent, Accept"
-    # The usage header is part of what the client shows, so it is part of the version.
-    version = f"{fmt.name}\0{headers['Subscription-Userinfo']}\0".encode() + body
+        headers.append(("Announce", header_text(str(values["announce"])[:200])))
+    headers.append(("Cache-Control", "private, no-cache"))
+    headers.append(("Vary", "User-Agent, Accept"))
+    response = Response(body, headers=headers)
+    # The usage header is part of what the client shows, so it is part of the version;
+    # the body enters through its digest, computed once when it was rendered.
+    version = f"{fmt.name}\0{info}\0".encode() + digest
     response.set_etag(hashlib.sha256(version).hexdigest()[:32])
-    changed = [current.changed_at] + ([fleet.changed_at] if fleet.changed_at else [])
-    response.last_modified = max(changed)
+    last = fleet.changed_at
+    response.last_modified = changed_at if last is None or last < changed_at else last
     return response.make_conditional(request)
 
 

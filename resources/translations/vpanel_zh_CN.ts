@@ -24,6 +24,10 @@
       <translation>续费用户</translation>
     </message>
     <message>
+      <source>Sync now</source>
+      <translation>立即同步</translation>
+    </message>
+    <message>
       <source>Quit</source>
       <translation>退出</translation>
     </message>
@@ -211,6 +215,10 @@
     <message>
       <source>Check status</source>
       <translation>检查状态</translation>
+    </message>
+    <message>
+      <source>Collect usage</source>
+      <translation>收集流量</translation>
     </message>
     <message>
       <source>Push config to nodes</source>
@@ -474,6 +482,10 @@ Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server. Trus
       <translation>设置</translation>
     </message>
     <message>
+      <source>Pairing…</source>
+      <translation>正在配对…</translation>
+    </message>
+    <message>
       <source>Portal URL</source>
       <translation>门户地址</translation>
     </message>
@@ -526,6 +538,26 @@ Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server. Trus
       <translation>语言</translation>
     </message>
     <message>
+      <source>Portal sync</source>
+      <translation>门户同步</translation>
+    </message>
+    <message>
+      <source>Portal address</source>
+      <translation>门户地址</translation>
+    </message>
+    <message>
+      <source>One-time code</source>
+      <translation>一次性配对码</translation>
+    </message>
+    <message>
+      <source>Pair</source>
+      <translation>配对</translation>
+    </message>
+    <message>
+      <source>Sync now</source>
+      <translation>立即同步</translation>
+    </message>
+    <message>
       <source>Save</source>
       <translation>保存</translation>
     </message>
@@ -534,8 +566,20 @@ Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server. Trus
       <translation>已保存。</translation>
     </message>
     <message>
+      <source>Not paired with a portal.</source>
+      <translation>尚未与门户配对。</translation>
+    </message>
+    <message>
       <source>Secrets are encrypted; the master key is kept in: {where}</source>
       <translation>密钥已加密存储；主密钥保存在：{where}</translation>
+    </message>
+    <message>
+      <source>Not paired: {message}</source>
+      <translation>未配对：{message}</translation>
+    </message>
+    <message>
+      <source>Portal: paired with {url}</source>
+      <translation>门户：已与 {url} 配对</translation>
     </message>
     <message>
       <source>stored — type to replace</source>
@@ -806,6 +850,29 @@ Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server. Trus
     <message>
       <source>Delete {name} and their subscription? This cannot be undone.</source>
       <translation>删除 {name} 及其订阅？此操作无法撤销。</translation>
+    </message>
+  </context>
+  <context>
+    <name>Sync</name>
+    <message>
+      <source>snapshot owed</source>
+      <translation>待发送完整快照</translation>
+    </message>
+    <message>
+      <source>Sync: {state} · last {when} · pending {pending}</source>
+      <translation>同步：{state} · 上次 {when} · 待处理 {pending}</translation>
+    </message>
+    <message>
+      <source>syncing…</source>
+      <translation>正在同步…</translation>
+    </message>
+    <message>
+      <source>Sync with the portal</source>
+      <translation>与门户同步</translation>
+    </message>
+    <message>
+      <source>no answer from the sync loop</source>
+      <translation>同步任务无响应</translation>
     </message>
   </context>
   <context>

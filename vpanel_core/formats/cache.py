@@ -6,6 +6,7 @@ and the options with `today` pinned, so `{days_left}` names refresh at midnight 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -28,7 +29,7 @@ class SubscriptionCache:
         self._maxsize = maxsize
         self._max_bytes = max_bytes
         self._bytes = 0
-        self._data: OrderedDict[CacheKey, bytes] = OrderedDict()
+        self._data: OrderedDict[CacheKey, tuple[bytes, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -43,25 +44,39 @@ class SubscriptionCache:
         options: FormatOptions,
         generate: Callable[[FormatOptions], bytes],
     ) -> bytes:
+        return self.get_or_generate_digested(
+            user_id, format_name, content_version, options, generate
+        )[0]
+
+    def get_or_generate_digested(
+        self,
+        user_id: Hashable,
+        format_name: str,
+        content_version: Hashable,
+        options: FormatOptions,
+        generate: Callable[[FormatOptions], bytes],
+    ) -> tuple[bytes, bytes]:
+        """The body and its SHA-256 digest, hashed once when the body is rendered."""
         if options.today is None:
             options = replace(options, today=datetime.now(UTC).date())
         key: CacheKey = (user_id, format_name, content_version, options)
         with self._lock:
-            body = self._data.get(key)
-            if body is not None:
+            found = self._data.get(key)
+            if found is not None:
                 self._data.move_to_end(key)
-                return body
+                return found
         body = generate(options)
+        entry = (body, hashlib.sha256(body).digest())
         with self._lock:
             old = self._data.get(key)
-            self._bytes += len(body) - (len(old) if old is not None else 0)
-            self._data[key] = body
+            self._bytes += len(body) - (len(old[0]) if old is not None else 0)
+            self._data[key] = entry
             self._data.move_to_end(key)
             while len(self._data) > 1 and (
                 len(self._data) > self._maxsize or self._bytes > self._max_bytes
             ):
-                self._bytes -= len(self._data.popitem(last=False)[1])
-        return body
+                self._bytes -= len(self._data.popitem(last=False)[1][0])
+        return entry
 
     def clear(self) -> None:
         with self._lock:

@@ -24,13 +24,41 @@ from vpanel_core.nodes.push import (
     push_one,
 )
 from vpanel_core.nodes.ssh import CONNECT_TIMEOUT, SshTarget
+from vpanel_core.sync.models import SyncPeer
+from vpanel_core.sync.node_tokens import pull_token
+from vpanel_core.sync.pairing import PORTAL
 from vpanel_core.timeutil import utcnow
 
 MAX_WORKERS = 16
+PULL_INTERVAL = 15.0
+
+
+def portal_settings(session: Session, node: Node, interval: float = PULL_INTERVAL) -> bytes | None:
+    """The node's portal.json (offline activation), or None while no portal is paired:
+    only the paired portal knows the node's pull token (published with the node)."""
+    peer = session.get(SyncPeer, PORTAL)
+    if peer is None or not node.api_secret:
+        return None
+    flows = {
+        i.tag: str(i.settings["flow"])
+        for i in node.inbounds
+        if i.protocol == "vless" and (i.settings or {}).get("flow")
+    }
+    data = {
+        "url": peer.url,
+        "node_id": str(node.id),
+        "token": pull_token(node.api_secret),
+        "interval": interval,
+        "flows": flows,
+    }
+    return json.dumps(data, sort_keys=True).encode()
 
 
 def prepare_jobs(
-    session: Session, nodes: Sequence[Node], connect_timeout: float = CONNECT_TIMEOUT
+    session: Session,
+    nodes: Sequence[Node],
+    connect_timeout: float = CONNECT_TIMEOUT,
+    pull_interval: float = PULL_INTERVAL,
 ) -> list[PushJob]:
     users = server_config.entitled_users_by_node(session, nodes)
     jobs = []
@@ -44,6 +72,7 @@ def prepare_jobs(
                 remote_dir=node.remote_dir,
                 config=config,
                 version=server_config.config_version(config),
+                portal_settings=portal_settings(session, node, pull_interval),
             )
         )
     return jobs
@@ -95,6 +124,7 @@ def push_nodes(
     connect_timeout: float = CONNECT_TIMEOUT,
     retries: int = RETRIES,
     reload_timeout: float = RELOAD_TIMEOUT,
+    pull_interval: float = PULL_INTERVAL,
 ) -> list[PushResult]:
     """Render, push and record for the enabled nodes (all of them, or those in node_ids)."""
     with transaction(factory) as session:
@@ -102,7 +132,7 @@ def push_nodes(
         if node_ids is not None:
             query = query.where(Node.id.in_(list(node_ids)))
         nodes = session.scalars(query.order_by(Node.name)).all()
-        jobs = prepare_jobs(session, nodes, connect_timeout)
+        jobs = prepare_jobs(session, nodes, connect_timeout, pull_interval)
     results = push_all(
         jobs,
         on_progress=on_progress,

@@ -66,6 +66,8 @@ class PushJob:
     remote_dir: str
     config: bytes = field(repr=False)
     version: str
+    # portal.json: where the node pulls users the portal entitles (None: not paired).
+    portal_settings: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,8 @@ class _Attempt:
         job, d = self.job, self.job.remote_dir
         self.enter(Stage.CONNECT)
         with SshSession(job.target) as ssh:
+            if job.portal_settings is not None:
+                ssh.replace_file(f"{d}/portal.json", job.portal_settings, 0o600)
             self.enter(Stage.COMPARE)
             current = ssh.read_file(f"{d}/config.json.sha256")
             if current is not None and current.decode().strip() == job.version:

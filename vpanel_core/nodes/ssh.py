@@ -243,6 +243,15 @@ class SshSession:
         except LINK_ERRORS as exc:
             raise NodeUnreachable(f"upload of {path} to {self.target.label} failed: {exc}") from exc
 
+    def replace_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
+        """Write next to `path`, then rename over it: the node never reads half a file."""
+        tmp = f"{path}.tmp"
+        self.write_file(tmp, data, mode)
+        try:
+            self.sftp().posix_rename(tmp, path)
+        except LINK_ERRORS as exc:
+            raise NodeUnreachable(f"renaming {path} on {self.target.label} failed: {exc}") from exc
+
     def upload(self, local: Path, path: str, mode: int) -> None:
         sftp = self.sftp()
         try:

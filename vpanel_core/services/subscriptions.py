@@ -10,18 +10,31 @@ import itertools
 import json
 import re
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, Text, cast, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from vpanel_core.client_view import user_proxies
-from vpanel_core.entitlement import Entitlement, Status, effective_grants, usage_floor
+from vpanel_core.entitlement import (
+    Entitlement,
+    ResetStrategy,
+    Status,
+    compute_allowance,
+    compute_expiry,
+    derive_status,
+    effective_grants,
+    period_start,
+    usage_floor,
+)
 from vpanel_core.errors import NotFound
 from vpanel_core.models import Grant, Inbound, Node, Subscription, UsageRecord, User
 from vpanel_core.proxies import ClientProxy
@@ -302,3 +315,199 @@ def search(
     matching = [u for u in everyone if ents[u.id].status is status]
     page = matching[offset : offset + limit]
     return Page([Row(u, u.subscription, ents[u.id]) for u in page], len(matching))
+
+
+# --- The hot path: serving a link to a proxy client ----------------------------------
+#
+# A cached fetch costs one read (the link joined with its user and the user's ledger
+# markers) and one write (rate-limit counter plus access stats). Everything else comes
+# from `ServingCache`, per process:
+#
+# * the entitlement (expiry, allowance, period usage), by user id. The read brings the
+#   number and newest creation time of the user's grants, the user's newest usage record
+#   and reset strategy, and an entry whose markers differ is recomputed at once; status
+#   is derived on every request from the fresh `enabled` flag and `now`, so a payment
+#   (in any process), a disable or an expiry takes effect on the very request. What an
+#   entry can miss for up to `ttl` seconds: usage records that arrive late with an
+#   older end than the newest one seen (node journals replayed out of order);
+# * operator settings and the fleet (nodes with inbounds), read once per `ttl`;
+#   `invalidate` drops them when this process writes them (sync publish). A change made
+#   by another process shows within `ttl` seconds.
+
+SERVING_TTL = 5.0
+_ENTITLEMENT_KEEP = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    """A user's ledger-derived facts, valid while the markers match and `ttl` lasts."""
+
+    markers: tuple[Any, ...]
+    expiry: datetime | None
+    allowance: int | None
+    usage: Usage
+    last_grant: datetime | None
+    loaded: float
+
+
+class ServingCache:
+    """Per-process caches of the subscription hot path (thread-safe)."""
+
+    def __init__(self, ttl: float = SERVING_TTL) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._settings: tuple[float, dict[str, Any]] | None = None
+        self._fleet: tuple[float, Fleet] | None = None
+        self._entitlements: OrderedDict[uuid.UUID, _Cached] = OrderedDict()
+
+    def writer(self, dialect: str) -> AbstractContextManager[Any]:
+        """A lock for the short write of a fetch on SQLite (one writer at a time anyway)."""
+        return self._write_lock if dialect == "sqlite" else nullcontext()
+
+    def invalidate(self, user_id: uuid.UUID | None = None) -> None:
+        """Forget one user's entitlement, or (no id) everything this cache holds."""
+        with self._lock:
+            if user_id is not None:
+                self._entitlements.pop(user_id, None)
+                return
+            self._settings = self._fleet = None
+            self._entitlements.clear()
+
+    def settings(self, session: Session, load: Any) -> dict[str, Any]:
+        """`load(session)` at most once per `ttl`."""
+        now = time.monotonic()
+        held = self._settings
+        if held is not None and now - held[0] < self.ttl:
+            return held[1]
+        values: dict[str, Any] = load(session)
+        self._settings = (now, values)
+        return values
+
+    def fleet(self, session: Session) -> Fleet:
+        now = time.monotonic()
+        held = self._fleet
+        if held is not None and now - held[0] < self.ttl:
+            return held[1]
+        current = fleet(session)
+        self._fleet = (now, current)
+        return current
+
+    def _get(self, user_id: uuid.UUID, markers: tuple[Any, ...]) -> _Cached | None:
+        with self._lock:
+            entry = self._entitlements.get(user_id)
+            if entry is None:
+                return None
+            if entry.markers != markers or time.monotonic() - entry.loaded >= self.ttl:
+                del self._entitlements[user_id]
+                return None
+            self._entitlements.move_to_end(user_id)
+            return entry
+
+    def _put(self, user_id: uuid.UUID, entry: _Cached) -> None:
+        with self._lock:
+            self._entitlements[user_id] = entry
+            self._entitlements.move_to_end(user_id)
+            while len(self._entitlements) > _ENTITLEMENT_KEEP:
+                self._entitlements.popitem(last=False)
+
+    def entitlement(
+        self, session: Session, link: Link, tz: ZoneInfo, now: datetime
+    ) -> tuple[Entitlement, Usage, datetime]:
+        """The link's entitlement, period usage and last content change, as `state` has them."""
+        strategy = ResetStrategy(link.reset_strategy)
+        start = period_start(strategy, now, tz)
+        markers = (link.grant_count, link.last_grant, link.last_usage, strategy, start)
+        entry = self._get(link.user_id, markers)
+        if entry is None:
+            live = effective_grants(
+                ledger.grants_by_user(session, [link.user_id]).get(link.user_id, [])
+            )
+            usage = usage_since(session, link.user_id, usage_floor(live, start))
+            entry = _Cached(
+                markers,
+                compute_expiry(live),
+                compute_allowance(live, strategy, start),
+                usage,
+                link.last_grant,
+                time.monotonic(),
+            )
+            self._put(link.user_id, entry)
+        usage = entry.usage
+        used = usage.upload + usage.download
+        status = derive_status(
+            enabled=link.enabled, expiry=entry.expiry, allowance=entry.allowance, used=used, now=now
+        )
+        ent = Entitlement(entry.expiry, entry.allowance, used, start, status)
+        candidates = [link.updated_at, link.created_at, entry.last_grant, usage.last_at, start]
+        changed = max(require_aware(c) for c in candidates if c is not None)
+        return ent, usage, changed
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What the one fresh read per fetch returns: the link, its user, the ledger markers.
+
+    Duck-types the `User` fields `user_proxies` and `content_version` read, and the
+    `Subscription` fields `links.subscription_url` reads.
+    """
+
+    subscription_id: uuid.UUID
+    user_id: uuid.UUID
+    token: str
+    short_code: str
+    created_at: datetime
+    enabled: bool
+    reset_strategy: str
+    updated_at: datetime
+    credential: uuid.UUID
+    proxy_secret: str
+    node_groups: list[str] | None
+    grant_count: int
+    last_grant: datetime | None
+    last_usage: datetime | None
+
+
+def _link_query() -> Any:
+    s, u = Subscription.__table__.c, User.__table__.c
+    g, r = Grant.__table__.c, UsageRecord.__table__.c
+    grant_count = select(func.count()).where(g.user_id == s.user_id).scalar_subquery()
+    last_grant = select(func.max(g.created_at)).where(g.user_id == s.user_id).scalar_subquery()
+    last_usage = select(func.max(r.ended_at)).where(r.user_id == s.user_id).scalar_subquery()
+    return select(
+        s.id,
+        s.user_id,
+        s.token,
+        s.short_code,
+        s.created_at,
+        u.enabled,
+        u.reset_strategy,
+        u.updated_at,
+        u.credential,
+        u.proxy_secret,
+        u.node_groups,
+        grant_count,
+        last_grant,
+        last_usage,
+    ).join_from(Subscription.__table__, User.__table__, s.user_id == u.id)
+
+
+_LINK_QUERY = _link_query()
+_LINK_COLUMNS = {
+    "token": Subscription.__table__.c.token,
+    "short_code": Subscription.__table__.c.short_code,
+}
+
+
+def find_link(session: Session, column: str, value: str) -> Link:
+    """The link whose `column` ("token" or "short_code") is `value`, read fresh every time
+    (a regenerated token or disabled user counts at once); unknown and malformed fail alike."""
+    shape = TOKEN_RE if column == "token" else SHORT_CODE_RE
+    if not shape.fullmatch(value):
+        raise SubscriptionNotFound()
+    row = session.execute(_LINK_QUERY.where(_LINK_COLUMNS[column] == value)).first()
+    stored: str = getattr(row, column) if row is not None else value
+    # The index lookup found the row; the constant-time compare is what decides.
+    if row is None or not same(stored, value):
+        raise SubscriptionNotFound()
+    return Link(*row)

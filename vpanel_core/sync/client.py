@@ -10,6 +10,7 @@ receiver applies idempotently.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,12 @@ class SyncClient:
     def is_paired(self) -> bool:
         with self.database.sessions() as session:
             return session.get(SyncPeer, PORTAL) is not None
+
+    def peer_url(self) -> str | None:
+        """The paired portal's address (None while not paired)."""
+        with self.database.sessions() as session:
+            peer = session.get(SyncPeer, PORTAL)
+            return None if peer is None else peer.url
 
     def pending(self) -> int:
         """Changes not yet acknowledged by the portal (-1 while a snapshot is owed)."""
@@ -138,8 +145,7 @@ class SyncClient:
         while True:
             peer = self._peer()
             if peer.published_version == 0 or peer.snapshot_version is not None:
-                self._snapshot_step(peer)
-                pages += 1
+                pages += self._snapshot(peer)
                 continue
             with self.database.sessions() as session:
                 built = publication.delta(session, peer.published_version, self.delta_limit)
@@ -165,7 +171,14 @@ class SyncClient:
             published += version - peer.published_version
             self._acked(version)
 
-    def _snapshot_step(self, peer: SyncPeer) -> None:
+    def _snapshot(self, peer: SyncPeer) -> int:
+        """Send the remaining snapshot pages in order; returns how many were acknowledged.
+
+        The next page is read and sealed in a worker thread while the current one is in
+        flight (the portal applies it meanwhile); pages are still sent one at a time and
+        `snapshot_after` moves only after each signed acknowledgement, so the snapshot
+        stays resumable page by page. A prefetched page that is never sent is dropped.
+        """
         with transaction(self.database.sessions) as session:
             current = session.get(SyncPeer, PORTAL)
             assert current is not None
@@ -176,16 +189,39 @@ class SyncClient:
                 current.snapshot_version = changes.latest_version(session)
                 current.snapshot_after = None
             version, after = current.snapshot_version, current.snapshot_after
+        me, pages = self._identity(), 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpanel-sync-page") as pool:
+            upcoming = pool.submit(self._sealed_page, me, peer, version, after)
+            while True:
+                request, last = upcoming.result()
+                final = last == ""
+                if not final:
+                    upcoming = pool.submit(self._sealed_page, me, peer, version, last)
+                try:
+                    self._post(peer, request)
+                except BaseException:
+                    upcoming.cancel()
+                    raise
+                self._snapshot_acked(version, last)
+                pages += 1
+                if final:
+                    return pages
+
+    def _sealed_page(
+        self, me: keys.Identity, peer: SyncPeer, version: int, after: str | None
+    ) -> tuple[bytes, str]:
         with self.database.sessions() as session:
             body, last = publication.snapshot_page(session, after, self.page_size)
-        final = last == ""
-        self._send(
-            peer, {"mode": "snapshot", "to_version": version, "final": final, "publication": body}
-        )
+        message = {"mode": "snapshot", "to_version": version, "final": last == ""}
+        message["publication"] = body
+        message["seen_event_seq"] = peer.events_cursor
+        return envelope.seal(me, PORTAL, "publish", message), last
+
+    def _snapshot_acked(self, version: int, last: str) -> None:
         with transaction(self.database.sessions) as session:
             current = session.get(SyncPeer, PORTAL)
             assert current is not None
-            if final:
+            if last == "":
                 current.published_version = version
                 current.snapshot_version = None
                 current.snapshot_after = None
@@ -205,7 +241,9 @@ class SyncClient:
     def _send(self, peer: SyncPeer, body: dict[str, Any]) -> dict[str, Any]:
         me = self._identity()
         body["seen_event_seq"] = peer.events_cursor
-        request = envelope.seal(me, PORTAL, "publish", body)
+        return self._post(peer, envelope.seal(me, PORTAL, "publish", body))
+
+    def _post(self, peer: SyncPeer, request: bytes) -> dict[str, Any]:
         reply = self.transport.send(
             "POST", f"{peer.url}/api/sync/publish", body=request, headers=HEADERS
         )

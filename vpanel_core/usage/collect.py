@@ -28,7 +28,8 @@ SKEW_WARNING_MS = 30_000
 
 
 class CommandOutput(Protocol):
-    stdout: str
+    @property
+    def stdout(self) -> str: ...  # read-only, so frozen results (`CommandResult`) fit
 
 
 class RemoteShell(Protocol):

@@ -28,6 +28,7 @@ from vpanel_core.nodes.inbound_secrets import NewInbound
 from vpanel_core.nodes.ssh import HostKey, fetch_host_key, pin_host_key
 from vpanel_core.proxies import Protocol, Transport
 from vpanel_core.services import nodes
+from vpanel_core.usage import refresh
 from vpanel_desktop.context import AppContext
 from vpanel_desktop.formatting import local_time
 from vpanel_desktop.i18n import translator
@@ -196,6 +197,7 @@ class NodesScreen(Screen):
             "inbounds": self.edit_inbounds,
             "push": self.push_all,
             "status": self.check_status,
+            "collect": self.collect_usage,
         }.items():
             button = QPushButton()
             button.setObjectName(f"node_{key}")
@@ -218,6 +220,7 @@ class NodesScreen(Screen):
             "inbounds": tr("Inbounds…"),
             "push": tr("Push config"),
             "status": tr("Check status"),
+            "collect": tr("Collect usage"),
         }
         for key, text in labels.items():
             self.buttons[key].setText(text)
@@ -371,3 +374,19 @@ class NodesScreen(Screen):
             return node_ops.check_status(found, report, cancel)
 
         return self._run(tr("Node status"), [n.name for n in found], job)
+
+    def collect_usage(self) -> ProgressDialog | None:
+        """Collect every node's usage journal, then push it fresh entitlements."""
+        try:
+            with self.ctx.read() as session:
+                names = [r.name for r in self.model.rows]
+                links = refresh.node_links(session, self.ctx.box, names, node_ops.CONNECT_TIMEOUT)
+        except DomainError as exc:
+            report_error(self, exc)
+            return None
+        sessions = self.ctx.database.sessions
+
+        def job(report: Any, cancel: Any) -> list[ItemResult]:
+            return node_ops.collect(links, sessions, report, cancel)
+
+        return self._run(tr("Collect usage"), [link.name for link in links], job)

@@ -17,12 +17,13 @@ from dataclasses import replace
 from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from vpanel_core.models import Node
 from vpanel_core.nodes import fleet, status
 from vpanel_core.nodes.push import PushJob, PushResult, Stage, push_one
 from vpanel_core.secretbox import SecretBox, is_sealed
+from vpanel_core.usage import refresh
 from vpanel_desktop.workers import FAILED, OK, RUNNING, ItemResult, Report
 
 PARALLEL = 8
@@ -164,3 +165,21 @@ def check_status(
 def record_push(session: Session, results: Sequence[PushResult]) -> None:
     """The node layer's own record (config version, last push result as JSON)."""
     fleet.record_results(session, results)
+
+
+def collect(
+    links: Sequence[refresh.NodeLink],
+    sessions: sessionmaker[Session],
+    report: Report,
+    cancel: threading.Event,
+) -> list[ItemResult]:
+    """Collect usage and refresh entitlements per node, a few nodes at a time."""
+
+    def work(link: refresh.NodeLink) -> tuple[bool, str]:
+        found = refresh.collect_and_refresh(sessions, link)
+        return True, (
+            f"{found.applied} records applied (journal seq {found.applied_seq}), "
+            "entitlements refreshed"
+        )
+
+    return run_each(links, lambda link: link.name, work, report, cancel)
