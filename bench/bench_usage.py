@@ -2,6 +2,10 @@
 
 1. Applying one collection round for 100,000 users × 10 nodes (1,000,000 journal
    records) into SQLite and PostgreSQL (target < 3 s each), rollups included.
+   Timed: the 10 node applies back to back, each `apply_records` of that node's 100,000
+   records in its own committed transaction (commit included) — as collection does, one
+   transaction per node page. Not timed: migrations, seeding users and nodes, building
+   the records in memory.
 2. The helper's CPU cost at 1,000 connection events/s: decoding real-format
    `ConnectionEvents` protobuf messages, tallying, and journaling (fsync) every second
    (target < 5 % of one core).

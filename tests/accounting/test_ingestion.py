@@ -64,6 +64,28 @@ def test_unknown_user_names_are_reported_and_counted_against_nobody(database: Da
         assert s.scalar(select(func.sum(UsageUnknown.uplink))) == 110
 
 
+def test_any_uuid_spelling_resolves_and_odd_names_are_kept_verbatim(database: Database) -> None:
+    with transaction(database.sessions) as s:
+        user = make_users(s, 1)[0]
+        node = make_node(s)
+    t = _ms(2026, 3, 1, 12)
+    odd = "tab\there\\back\nslash\r"
+    records = [
+        UsageLine(1, str(user.id).upper(), 1, 0, t, t),
+        UsageLine(2, "{" + user.id.hex + "}", 2, 0, t, t),
+        UsageLine(3, odd, 4, 0, t, t),
+        UsageLine(3, str(user.id), 8, 0, t, t),  # a repeated seq within the page: first wins
+        UsageLine(4, str(user.id), 16, 0, t, t),
+    ]
+    with transaction(database.sessions) as s:
+        result = apply_records(s, node.id, records, UTC_ZONE)
+    assert (result.received, result.applied, result.unknown) == (4, 3, 1)
+    assert result.unknown_users == {odd}
+    with database.sessions() as s:
+        assert s.scalars(select(UsageUnknown.user_name)).all() == [odd]
+        assert s.scalar(select(func.sum(UsageDaily.uplink))) == 19
+
+
 def test_daily_rollup_buckets_by_operator_day_of_record_end(database: Database) -> None:
     zone = ZoneInfo("Asia/Shanghai")  # UTC+8: 20:00 UTC is already tomorrow there
     with transaction(database.sessions) as s:

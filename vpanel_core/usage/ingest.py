@@ -10,21 +10,26 @@ in seconds, not minutes.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from vpanel_core.models import User
 from vpanel_core.usage.schema import UsageLine
 
-QUARTER_HOUR_MS = 900_000
-SQLITE_CACHE_KIB = 262_144  # every real UTC offset is a multiple of 15 minutes
+QUARTER_HOUR_MS = 900_000  # every real UTC offset is a multiple of 15 minutes
+SQLITE_CACHE_KIB = 262_144
+# The form nodes write user ids in; anything else goes through uuid.UUID (same result).
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_COPY_NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 STAGE_COLUMNS = "node_id, seq, user_id, user_name, uplink, downlink, started_at, ended_at, day"
 
@@ -62,69 +67,65 @@ class _Times:
         return value
 
 
-def _parse_user(name: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(name)
-    except ValueError:
-        return None
+def _user_key(name: str, pg: bool) -> str | None:
+    """The id a record's user would have as stored (PG: uuid text, SQLite: 32 hex), or None.
+
+    Whether that user exists is settled in SQL against the users' primary key, not here.
+    """
+    if _CANONICAL_UUID.fullmatch(name) is None:
+        try:
+            parsed = uuid.UUID(name)
+        except ValueError:
+            return None
+        return str(parsed) if pg else parsed.hex
+    return name if pg else name.replace("-", "")
 
 
-def _known_users(session: Session, records: Sequence[UsageLine]) -> set[uuid.UUID]:
-    """Which named users exist: one indexed IN query, or one scan of ids for big pages."""
-    names = {_parse_user(r.user) for r in records}
-    wanted = [n for n in names if n is not None]
-    if len(wanted) > 5000:
-        return set(session.scalars(select(User.id))) & set(wanted)
-    return set(session.scalars(select(User.id).where(User.id.in_(wanted)))) if wanted else set()
+# Pure functions of the name, so cached across pages and nodes (every node names the same
+# users): (staged user id, staged user name — COPY-escaped for PostgreSQL).
+@lru_cache(maxsize=1 << 19)
+def _sqlite_user(name: str) -> tuple[str | None, str]:
+    return _user_key(name, False), name[:128]
+
+
+@lru_cache(maxsize=1 << 19)
+def _pg_user(name: str) -> tuple[str | None, str]:
+    return _user_key(name, True), name[:128].translate(_COPY_ESCAPES)
 
 
 def _stage_rows(
-    node_id: uuid.UUID,
-    records: Sequence[UsageLine],
-    tz: ZoneInfo,
-    pg: bool,
-    known: set[uuid.UUID],
+    node_id: uuid.UUID, records: Sequence[UsageLine], tz: ZoneInfo, pg: bool, unique: bool
 ) -> list[tuple[Any, ...]]:
+    """One staging row per distinct seq (the first record wins, as INSERT OR IGNORE did)."""
     times = _Times(tz)
     node = str(node_id) if pg else node_id.hex
-    ids: dict[str, str | None] = {}
+    user_of = _pg_user if pg else _sqlite_user
+    spans: dict[tuple[int, int], tuple[str, str, str]] = {}
     rows = []
     seen: set[int] = set()
     for r in records:
-        if r.seq in seen:
-            continue
-        seen.add(r.seq)
-        user = ids.get(r.user, "")
-        if user == "":
-            parsed = _parse_user(r.user)
-            if parsed not in known:
-                parsed = None  # staged with no id: goes to usage_unknown, counted for nobody
-            user = ids[r.user] = None if parsed is None else (str(parsed) if pg else parsed.hex)
-        rows.append(
-            (
-                node,
-                r.seq,
-                user,
-                r.user[:128],
-                r.up,
-                r.down,
-                times.stamp(r.t0),
-                times.stamp(r.t1),
-                times.day(r.t1),
-            )
-        )
+        if not unique:
+            if r.seq in seen:
+                continue
+            seen.add(r.seq)
+        user, name = user_of(r.user)
+        span = spans.get((r.t0, r.t1))
+        if span is None:
+            span = spans[(r.t0, r.t1)] = (times.stamp(r.t0), times.stamp(r.t1), times.day(r.t1))
+        rows.append((node, r.seq, user, name, r.up, r.down, *span))
     return rows
 
 
 def _create_stage(session: Session, pg: bool) -> None:
     uid = "uuid" if pg else "CHAR(32)"
     stamp = "timestamp" if pg else "DATETIME"
+    # No key: rows arrive de-duplicated by seq, and every statement reads the stage whole.
     session.execute(
         text(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS usage_stage (node_id {uid} NOT NULL, "
             f"seq BIGINT NOT NULL, user_id {uid}, user_name VARCHAR(128) NOT NULL, "
             f"uplink BIGINT NOT NULL, downlink BIGINT NOT NULL, started_at {stamp} NOT NULL, "
-            f"ended_at {stamp} NOT NULL, day DATE NOT NULL, PRIMARY KEY (node_id, seq))"
+            f"ended_at {stamp} NOT NULL, day DATE NOT NULL)"
         )
     )
     session.execute(text("DELETE FROM usage_stage"))
@@ -134,23 +135,36 @@ def _fill_stage(session: Session, rows: list[tuple[Any, ...]], pg: bool) -> None
     raw = session.connection().connection.driver_connection
     assert raw is not None
     if pg:
+        # COPY text format written directly: user names are escaped in _stage_rows, every
+        # other field is a number, a uuid or a timestamp/date literal.
         with (
             raw.cursor() as cursor,
             cursor.copy(f"COPY usage_stage ({STAGE_COLUMNS}) FROM STDIN") as copy,
         ):
-            for row in rows:
-                copy.write_row(row)
+            chunk = 20_000
+            for at in range(0, len(rows), chunk):
+                copy.write(
+                    "".join(
+                        f"{n}\t{q}\t{u or _COPY_NULL}\t{m}\t{a}\t{b}\t{s}\t{e}\t{d}\n"
+                        for n, q, u, m, a, b, s, e, d in rows[at : at + chunk]
+                    )
+                )
         return
     cursor = raw.cursor()
     try:
         cursor.executemany(
-            f"INSERT OR IGNORE INTO usage_stage ({STAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",  # noqa: S608
+            f"INSERT INTO usage_stage ({STAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",  # noqa: S608
             rows,
         )
     finally:
         cursor.close()
 
 
+# Records naming a user that does not exist (or no uuid at all) lose their user id here.
+FORGET_UNKNOWN_SQL = (
+    "UPDATE usage_stage SET user_id = NULL WHERE user_id IS NOT NULL AND NOT EXISTS "
+    "(SELECT 1 FROM users u WHERE u.id = usage_stage.user_id)"
+)
 UNKNOWN_SQL = (
     "INSERT INTO usage_unknown (node_id, seq, user_name, uplink, downlink, started_at, ended_at) "
     "SELECT node_id, seq, user_name, uplink, downlink, started_at, ended_at FROM usage_stage "
@@ -167,7 +181,7 @@ ROLLUP_UPSERT = (
 PG_APPLY_SQL = (
     "WITH ins AS (INSERT INTO usage_records (node_id, seq, user_id, uplink, downlink, "  # noqa: S608
     "started_at, ended_at) SELECT node_id, seq, user_id, uplink, downlink, started_at, ended_at "
-    "FROM usage_stage ON CONFLICT DO NOTHING RETURNING node_id, seq), "
+    "FROM usage_stage ORDER BY user_id ON CONFLICT DO NOTHING RETURNING node_id, seq), "
     "roll AS (INSERT INTO usage_daily (user_id, node_id, day, uplink, downlink) "
     "SELECT s.user_id, s.node_id, s.day, SUM(s.uplink), SUM(s.downlink) FROM usage_stage s "
     "JOIN ins ON ins.node_id = s.node_id AND ins.seq = s.seq GROUP BY s.user_id, s.node_id, s.day"
@@ -198,13 +212,15 @@ def apply_records(
     session: Session, node_id: uuid.UUID, records: Sequence[UsageLine], tz: ZoneInfo
 ) -> IngestResult:
     """Apply one node's records (any order, any repeats) inside the caller's transaction."""
-    result = IngestResult(received=len({r.seq for r in records}))
+    seqs = {r.seq for r in records}
+    result = IngestResult(received=len(seqs))
     if not records:
         return result
     pg = session.get_bind().dialect.name == "postgresql"
     _create_stage(session, pg)
-    known = _known_users(session, records)
-    _fill_stage(session, _stage_rows(node_id, records, tz, pg, known), pg)
+    rows = _stage_rows(node_id, records, tz, pg, unique=len(seqs) == len(records))
+    _fill_stage(session, rows, pg)
+    session.execute(text(FORGET_UNKNOWN_SQL))
     unknown_names = (
         session.execute(text("SELECT DISTINCT user_name FROM usage_stage WHERE user_id IS NULL"))
         .scalars()
@@ -215,6 +231,8 @@ def apply_records(
         result.unknown = _rowcount(session.execute(text(DROP_UNKNOWN_SQL)))
         result.unknown_users = set(unknown_names)
     if pg:
+        # The rollup's hash aggregate spills to disk at the default 4 MB for a big page.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
         result.applied = int(session.execute(text(PG_APPLY_SQL)).scalar_one())
     else:
         # A big page touches index pages all over: a larger page cache for this connection.
