@@ -1,6 +1,10 @@
 """Sync speed: initial snapshot of N users to a real waitress portal, then a 100-user delta.
 
     .venv/bin/python -m bench.bench_sync [--users 100000] [--portal-db sqlite|postgresql://…]
+                                         [--same-process]
+
+The portal runs in its own process (as on its own machine in production), so the desktop
+and the portal do not share one interpreter lock; `--same-process` runs it in a thread.
 
 Prints a markdown table. Targets: snapshot of 100,000 users < 10 s, delta of 100 < 300 ms.
 """
@@ -8,6 +12,7 @@ Prints a markdown table. Targets: snapshot of 100,000 users < 10 s, delta of 100
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import secrets
 import socket
 import tempfile
@@ -15,7 +20,9 @@ import threading
 import time
 import uuid
 from datetime import timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from waitress import wasyncore
@@ -97,22 +104,45 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def serve_portal(portal_url: str, port: int, codes: Connection) -> None:
+    """Child process: the portal app on waitress; sends a pairing code once listening."""
+    portal_db = open_database(portal_url)
+    app = create_app(PortalConfig(database_url=portal_url, secret_key="b" * 40), database=portal_db)
+    server = create_server(app, host="127.0.0.1", port=port, threads=4)
+    codes.send(app.extensions["vpanel_sync"].issue_pairing_code())
+    server.run()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--delta", type=int, default=100)
     parser.add_argument("--page-size", type=int, default=2000)
     parser.add_argument("--portal-db", default="sqlite")
+    parser.add_argument("--same-process", action="store_true", help="portal in a thread")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     desktop = open_database(f"sqlite:///{work / 'desktop.db'}")
     portal_url = args.portal_db if args.portal_db != "sqlite" else f"sqlite:///{work / 'portal.db'}"
-    portal_db = open_database(portal_url)
-    app = create_app(PortalConfig(database_url=portal_url, secret_key="b" * 40), database=portal_db)
     port = free_port()
-    server = create_server(app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    child: multiprocessing.process.BaseProcess | None = None
+    server: Any = None
+    if args.same_process:
+        portal_db = open_database(portal_url)
+        config = PortalConfig(database_url=portal_url, secret_key="b" * 40)
+        app = create_app(config, database=portal_db)
+        server = create_server(app, host="127.0.0.1", port=port, threads=4)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        code = app.extensions["vpanel_sync"].issue_pairing_code()
+    else:
+        ours, theirs = multiprocessing.Pipe()
+        child = multiprocessing.get_context("spawn").Process(
+            target=serve_portal, args=(portal_url, port, theirs), daemon=True
+        )
+        child.start()
+        code = ours.recv()
+        portal_db = open_database(portal_url)
     transport = HttpTransport(timeout=120)
     client = SyncClient(
         desktop,
@@ -131,7 +161,7 @@ def main() -> None:
                 "—",
             )
         )
-        client.pair(f"http://127.0.0.1:{port}", app.extensions["vpanel_sync"].issue_pairing_code())
+        client.pair(f"http://127.0.0.1:{port}", code)
         started = time.perf_counter()
         report = client.sync_once()
         elapsed = time.perf_counter() - started
@@ -159,12 +189,18 @@ def main() -> None:
             changed = session.scalar(select(User.notes).where(User.id == client_ids[0]))
             assert changed == "changed", "delta did not arrive"
     finally:
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        thread.join(timeout=10)
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        if child is not None:
+            child.terminate()
+            child.join(timeout=10)
+        else:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            thread.join(timeout=10)
+            server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         transport.close()
+    where = "a thread of the desktop process" if args.same_process else "its own process"
     print(
-        f"\nportal database: {args.portal_db}; desktop: SQLite; transport: waitress on loopback\n"
+        f"\nportal database: {args.portal_db} (portal in {where}); desktop: SQLite; "
+        "transport: waitress on loopback\n"
     )
     print("| step | seconds | target |")
     print("|---|---:|---|")

@@ -94,10 +94,7 @@ def _nodes(session: Session, nodes: list[dict[str, Any]]) -> None:
 def _users(session: Session, users: list[dict[str, Any]], seen_event_seq: int) -> None:
     if not users:
         return
-    rows = [
-        load(User, {k: v for k, v in u.items() if k not in ("subscription", "grants")})
-        for u in users
-    ]
+    rows = [load(User, u) for u in users]  # `subscription` / `grants` are not columns: dropped
     recent = _recent_plan_purchases(session, [r["id"] for r in rows], seen_event_seq)
     fresh = [r for r in rows if r["id"] not in recent]
     guarded = [r for r in rows if r["id"] in recent]

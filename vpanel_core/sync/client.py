@@ -43,7 +43,7 @@ class SyncClient:
         box: SecretBox,
         *,
         transport: Transport | None = None,
-        page_size: int = 1000,
+        page_size: int = 2000,  # users per snapshot page (see bench/bench_sync.py)
         delta_limit: int = 2000,
         events_page: int = 500,
     ) -> None:

@@ -37,12 +37,18 @@ from vpanel_core.sync.keys import Identity
 from vpanel_core.sync.models import SyncSeenMessage
 from vpanel_core.timeutil import utcnow
 
+try:  # optional speed-up, same JSON either way (the signature covers the exact text sent)
+    import orjson
+except ImportError:  # pragma: no cover - depends on the installation
+    orjson = None  # type: ignore[assignment]
+
 log = logging.getLogger("vpanel.sync")
 
 TTL = timedelta(minutes=5)
 LEEWAY_SECONDS = 60
 MAX_INFLATED_BYTES = 256 * 1024 * 1024
 CONTENT_TYPE = "application/jwt"
+GZIP_LEVEL = 1  # fastest: pages are repetitive JSON, level 1 still shrinks them ~3x
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,20 @@ class Message:
     jti: str
     issuer: str
     expires_at: datetime
+
+
+def _dumps(body: dict[str, Any]) -> str:
+    """Compact JSON; orjson (if installed) is several times faster on snapshot pages."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(body).decode()
+        except TypeError:  # e.g. an integer beyond 64 bits: the standard encoder copes
+            pass
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _loads(text: str) -> Any:
+    return orjson.loads(text) if orjson is not None else json.loads(text)
 
 
 def _claims(
@@ -82,11 +102,11 @@ def seal(
     The body travels beside the token rather than inside it: large pages are then
     compressed as JSON and not base64-decoded character by character on arrival.
     """
-    text = json.dumps(body, separators=(",", ":"))
+    text = _dumps(body)
     claims = _claims(me, audience, kind, ttl, now)
     claims["body_sha256"] = hashlib.sha256(text.encode()).hexdigest()
     token = jwt.encode(claims, me.private_key, algorithm="EdDSA")
-    return gzip.compress(f"{token}\n{text}".encode(), compresslevel=5)
+    return gzip.compress(f"{token}\n{text}".encode(), compresslevel=GZIP_LEVEL)
 
 
 def seal_token(
@@ -127,7 +147,7 @@ def open_message(
         digest = hashlib.sha256(text.encode()).hexdigest()
         if not hmac.compare_digest(digest, str(claims.get("body_sha256", ""))):
             raise SignatureInvalid("the body does not match its signature")
-        body = json.loads(text)
+        body = _loads(text)
         if not isinstance(body, dict):
             raise MessageMalformed("message body is not an object")
     except SyncRejected as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from vpanel_core.models import Grant, Inbound, Node, Plan, Subscription, UsageRecord, User
 from vpanel_core.sync import changes
 from vpanel_core.sync.node_tokens import pull_token, token_hash
-from vpanel_core.sync.rows import dump
+from vpanel_core.sync.rows import dump, dumper
 
 NODE_COLUMNS = ("id", "name", "host", "group", "country", "labels", "enabled", "created_at")
 INBOUND_COLUMNS = (
@@ -89,22 +89,42 @@ def users_payload(session: Session, ids: list[uuid.UUID]) -> list[dict[str, Any]
 
     Plain column reads, no ORM objects: a snapshot reads 100,000 users this way.
     """
-    result: list[dict[str, Any]] = []
     users, subs, grants = User.__table__, Subscription.__table__, Grant.__table__
+    result: list[dict[str, Any]] = []
     for chunk in _chunks(ids):
-        by_user: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-        for row in session.execute(select(grants).where(grants.c.user_id.in_(chunk))).mappings():
-            by_user[row["user_id"]].append(dump(row, Grant))
-        sub_of = {
-            row["user_id"]: dump(row, Subscription)
-            for row in session.execute(select(subs).where(subs.c.user_id.in_(chunk))).mappings()
-        }
-        for row in session.execute(select(users).where(users.c.id.in_(chunk))).mappings():
-            data = dump(row, User)
-            data["subscription"] = sub_of.get(row["id"])
-            data["grants"] = by_user.get(row["id"], [])
-            result.append(data)
+        result.extend(
+            _assemble(
+                session.execute(select(users).where(users.c.id.in_(chunk))),
+                session.execute(select(subs).where(subs.c.user_id.in_(chunk))),
+                session.execute(select(grants).where(grants.c.user_id.in_(chunk))),
+            )
+        )
     return result
+
+
+def _assemble(
+    users: Iterable[Sequence[Any]], subs: Iterable[Sequence[Any]], grants: Iterable[Sequence[Any]]
+) -> list[dict[str, Any]]:
+    """User dicts with `subscription` and `grants` from plain rows of the three tables."""
+    dump_user, dump_sub, dump_grant = dumper(User), dumper(Subscription), dumper(Grant)
+    sub_key = _position(Subscription, "user_id")
+    grant_key = _position(Grant, "user_id")
+    user_key = _position(User, "id")
+    by_user: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for row in grants:
+        by_user[row[grant_key]].append(dump_grant(row))
+    sub_of = {row[sub_key]: dump_sub(row) for row in subs}
+    result = []
+    for row in users:
+        data = dump_user(row)
+        data["subscription"] = sub_of.get(row[user_key])
+        data["grants"] = by_user.get(row[user_key], [])
+        result.append(data)
+    return result
+
+
+def _position(model: type[Any], name: str) -> int:
+    return [c.name for c in model.__table__.columns].index(name)
 
 
 def usage_of_users(session: Session, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
@@ -125,13 +145,25 @@ def snapshot_page(session: Session, after: str | None, size: int) -> tuple[dict[
         body["plans"] = [dump(p, Plan) for p in session.scalars(select(Plan))]
         nodes = session.scalars(select(Node).options(selectinload(Node.inbounds)))
         body["nodes"] = [node_payload(n) for n in nodes]
-    query = select(User.id).order_by(User.id).limit(size)
+    users, subs, grants = User.__table__, Subscription.__table__, Grant.__table__
+    # One range per table instead of IN lists: the page is a contiguous run of user ids.
+    query = select(users).order_by(users.c.id).limit(size)
     if after:
-        query = query.where(User.id > uuid.UUID(after))
-    ids = list(session.scalars(query))
-    body["users"] = users_payload(session, ids)
-    body["usage"] = usage_of_users(session, ids)
-    last = str(ids[-1]) if len(ids) == size else ""
+        query = query.where(users.c.id > uuid.UUID(after))
+    user_rows = session.execute(query).all()
+    if not user_rows:
+        return body, ""
+    first, last_id = user_rows[0][_position(User, "id")], user_rows[-1][_position(User, "id")]
+    sub_rows = session.execute(select(subs).where(subs.c.user_id.between(first, last_id)))
+    grant_rows = session.execute(select(grants).where(grants.c.user_id.between(first, last_id)))
+    body["users"] = _assemble(user_rows, sub_rows, grant_rows)
+    usage = UsageRecord.__table__
+    dump_usage = dumper(UsageRecord)
+    body["usage"] = [
+        dump_usage(row)
+        for row in session.execute(select(usage).where(usage.c.user_id.between(first, last_id)))
+    ]
+    last = str(last_id) if len(user_rows) == size else ""
     return body, last
 
 
