@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import socket
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -171,3 +174,56 @@ def test_one_unresponsive_node_does_not_hold_back_the_others(fleet: Fleet) -> No
         silent_node = session.get(Node, silent)
         assert silent_node is not None
         assert '"outcome": "failed"' in silent_node.last_push_result
+
+
+@pytest.fixture
+def full_incoming_dir(fleet: Fleet):
+    """Mount a tiny tmpfs over a node's upload directory and fill it: a full disk."""
+    mounted: list[Path] = []
+
+    def fill(node_id) -> Path:
+        incoming = Path(fleet.sshd[node_id].remote_dir) / "incoming"
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(incoming)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(incoming)
+        fd = os.open(incoming / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * 4096)
+        finally:
+            os.close(fd)
+        return incoming
+
+    yield fill
+    for path in mounted:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_disk_full_on_node_fails_the_upload_and_keeps_the_last_good_config(
+    fleet: Fleet, full_incoming_dir, tmp_path: Path
+) -> None:
+    node_id, user_id, good = serving_node(fleet)
+    incoming = full_incoming_dir(node_id)
+    fleet.add_user("bob")
+
+    [result] = fleet.push(retries=0)
+
+    assert result.outcome is Outcome.FAILED
+    assert result.stage is Stage.UPLOAD
+    assert result.error_code == "UPLOAD_INCOMPLETE"
+    assert "disk full" in result.error
+    assert [p.name for p in incoming.iterdir()] == ["filler"]  # no half file left behind
+    assert running_config(fleet, node_id) == good
+    assert fleet.node(node_id).config_version == good
+    assert_still_serves(fleet, node_id, user_id, tmp_path)
+
+    subprocess.run(["umount", str(incoming)], check=True)  # space again: the push goes through
+    [result] = fleet.push()
+    assert result.outcome is Outcome.OK

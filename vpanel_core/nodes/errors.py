@@ -16,6 +16,13 @@ class NodeUnreachable(NodeError):
     code = "NODE_UNREACHABLE"
 
 
+class UploadIncomplete(NodeError):
+    """The node took fewer bytes than were sent: usually its disk is full."""
+
+    code = "UPLOAD_INCOMPLETE"
+    http_status = 507
+
+
 class HostKeyNotPinned(NodeError):
     code = "HOST_KEY_NOT_PINNED"
     http_status = 409

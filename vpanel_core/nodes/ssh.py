@@ -8,6 +8,7 @@ a changed key raises `HostKeyMismatch` and nothing is sent to the node.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import socket
@@ -25,6 +26,7 @@ from vpanel_core.nodes.errors import (
     NodeUnreachable,
     RemoteCommandFailed,
     SshAuthFailed,
+    UploadIncomplete,
 )
 
 CONNECT_TIMEOUT = 10.0
@@ -240,8 +242,17 @@ class SshSession:
                 sftp.chmod(path, mode)
                 handle.set_pipelined(True)
                 handle.write(data)
+            landed = sftp.stat(path).st_size
         except LINK_ERRORS as exc:
             raise NodeUnreachable(f"upload of {path} to {self.target.label} failed: {exc}") from exc
+        if landed != len(data):
+            # Pipelined writes can fail silently on a full disk; never hand on half a file.
+            with contextlib.suppress(*LINK_ERRORS):
+                sftp.remove(path)
+            raise UploadIncomplete(
+                f"upload of {path} to {self.target.label} stopped at {landed} of {len(data)} "
+                "bytes: is the node's disk full?"
+            )
 
     def replace_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
         """Write next to `path`, then rename over it: the node never reads half a file."""
