@@ -129,12 +129,48 @@
   <context>
     <name>Nodes</name>
     <message>
+      <source>Name</source>
+      <translation>名称</translation>
+    </message>
+    <message>
+      <source>Host</source>
+      <translation>主机</translation>
+    </message>
+    <message>
+      <source>Group</source>
+      <translation>分组</translation>
+    </message>
+    <message>
+      <source>Enabled</source>
+      <translation>启用</translation>
+    </message>
+    <message>
+      <source>Inbounds</source>
+      <translation>入站</translation>
+    </message>
+    <message>
+      <source>Last push</source>
+      <translation>上次推送</translation>
+    </message>
+    <message>
+      <source>Last result</source>
+      <translation>上次结果</translation>
+    </message>
+    <message>
       <source>Confirm host key</source>
       <translation>确认主机密钥</translation>
     </message>
     <message>
       <source>Nodes</source>
       <translation>节点</translation>
+    </message>
+    <message>
+      <source>yes</source>
+      <translation>是</translation>
+    </message>
+    <message>
+      <source>no</source>
+      <translation>否</translation>
     </message>
     <message>
       <source>Add node</source>
@@ -145,24 +181,12 @@
       <translation>粘贴私钥，或填写私钥文件路径</translation>
     </message>
     <message>
-      <source>Name</source>
-      <translation>名称</translation>
-    </message>
-    <message>
-      <source>Host</source>
-      <translation>主机</translation>
-    </message>
-    <message>
       <source>SSH port</source>
       <translation>SSH 端口</translation>
     </message>
     <message>
       <source>SSH user</source>
       <translation>SSH 用户</translation>
-    </message>
-    <message>
-      <source>Group</source>
-      <translation>分组</translation>
     </message>
     <message>
       <source>Country</source>
@@ -229,14 +253,6 @@
       <translation>节点状态</translation>
     </message>
     <message>
-      <source>yes</source>
-      <translation>是</translation>
-    </message>
-    <message>
-      <source>no</source>
-      <translation>否</translation>
-    </message>
-    <message>
       <source>{host} presented a {type} host key with fingerprint
 
 {fp}
@@ -251,22 +267,6 @@ Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server. Trus
     <message>
       <source>No enabled nodes.</source>
       <translation>没有已启用的节点。</translation>
-    </message>
-    <message>
-      <source>Enabled</source>
-      <translation>启用</translation>
-    </message>
-    <message>
-      <source>Inbounds</source>
-      <translation>入站</translation>
-    </message>
-    <message>
-      <source>Last push</source>
-      <translation>上次推送</translation>
-    </message>
-    <message>
-      <source>Last result</source>
-      <translation>上次结果</translation>
     </message>
     <message>
       <source>Inbounds of {node}</source>
@@ -383,14 +383,6 @@ Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server. Trus
   <context>
     <name>Plans</name>
     <message>
-      <source>Plans</source>
-      <translation>套餐</translation>
-    </message>
-    <message>
-      <source>Offered on the portal</source>
-      <translation>在门户上架</translation>
-    </message>
-    <message>
       <source>Name</source>
       <translation>名称</translation>
     </message>
@@ -399,16 +391,12 @@ Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server. Trus
       <translation>价格</translation>
     </message>
     <message>
-      <source>Currency</source>
-      <translation>币种</translation>
-    </message>
-    <message>
       <source>Days</source>
       <translation>天数</translation>
     </message>
     <message>
-      <source>Traffic per period (0 = unlimited)</source>
-      <translation>每周期流量（0 = 不限）</translation>
+      <source>Traffic</source>
+      <translation>流量</translation>
     </message>
     <message>
       <source>Reset</source>
@@ -417,6 +405,34 @@ Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server. Trus
     <message>
       <source>Node groups</source>
       <translation>节点分组</translation>
+    </message>
+    <message>
+      <source>Visible</source>
+      <translation>上架</translation>
+    </message>
+    <message>
+      <source>Plans</source>
+      <translation>套餐</translation>
+    </message>
+    <message>
+      <source>yes</source>
+      <translation>是</translation>
+    </message>
+    <message>
+      <source>no</source>
+      <translation>否</translation>
+    </message>
+    <message>
+      <source>Offered on the portal</source>
+      <translation>在门户上架</translation>
+    </message>
+    <message>
+      <source>Currency</source>
+      <translation>币种</translation>
+    </message>
+    <message>
+      <source>Traffic per period (0 = unlimited)</source>
+      <translation>每周期流量（0 = 不限）</translation>
     </message>
     <message>
       <source>Description</source>
@@ -441,22 +457,6 @@ Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server. Trus
     <message>
       <source>Edit plan</source>
       <translation>编辑套餐</translation>
-    </message>
-    <message>
-      <source>yes</source>
-      <translation>是</translation>
-    </message>
-    <message>
-      <source>no</source>
-      <translation>否</translation>
-    </message>
-    <message>
-      <source>Traffic</source>
-      <translation>流量</translation>
-    </message>
-    <message>
-      <source>Visible</source>
-      <translation>上架</translation>
     </message>
     <message>
       <source>days</source>

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -33,6 +33,7 @@ from vpanel_desktop.context import AppContext
 from vpanel_desktop.formatting import local_time
 from vpanel_desktop.i18n import translator
 from vpanel_desktop.screens.base import Screen
+from vpanel_desktop.screens.tables import RowsModel
 from vpanel_desktop.services import node_ops
 from vpanel_desktop.widgets.forms import FormDialog, parse_int, report_error
 from vpanel_desktop.workers import ItemResult, ProgressDialog, run_in_background, run_job
@@ -53,51 +54,28 @@ class NodeRow:
     result: str
 
 
-class NodeTableModel(QAbstractTableModel):
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.rows: list[NodeRow] = []
+def node_headers() -> tuple[str, ...]:
+    return (
+        tr("Name"),
+        tr("Host"),
+        tr("Group"),
+        tr("Enabled"),
+        tr("Inbounds"),
+        tr("Last push"),
+        tr("Last result"),
+    )
 
-    def set_rows(self, rows: list[NodeRow]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else 7
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return (
-                tr("Name"),
-                tr("Host"),
-                tr("Group"),
-                tr("Enabled"),
-                tr("Inbounds"),
-                tr("Last push"),
-                tr("Last result"),
-            )[section]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
-            return None
-        r = self.rows[index.row()]
-        values = (
-            r.name,
-            r.host,
-            r.group,
-            tr("yes") if r.enabled else tr("no"),
-            r.inbounds,
-            r.last_push,
-            r.result,
-        )
-        return values[index.column()]
+def node_cells(row: NodeRow) -> tuple[Any, ...]:
+    return (
+        row.name,
+        row.host,
+        row.group,
+        tr("yes") if row.enabled else tr("no"),
+        row.inbounds,
+        row.last_push,
+        row.result,
+    )
 
 
 class NodeDialog(FormDialog):
@@ -184,7 +162,7 @@ class NodesScreen(Screen):
     def __init__(self, ctx: AppContext) -> None:
         super().__init__(ctx)
         self.setObjectName("nodesScreen")
-        self.model = NodeTableModel(self)
+        self.model = RowsModel(node_headers, self, cells=node_cells)
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -224,7 +202,7 @@ class NodesScreen(Screen):
         }
         for key, text in labels.items():
             self.buttons[key].setText(text)
-        self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 6)
+        self.model.retranslate()
 
     def refresh(self) -> None:
         with self.ctx.read() as session:

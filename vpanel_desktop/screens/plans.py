@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -27,6 +27,7 @@ from vpanel_desktop.context import AppContext
 from vpanel_desktop.formatting import human_bytes, money
 from vpanel_desktop.i18n import translator
 from vpanel_desktop.screens.base import Screen
+from vpanel_desktop.screens.tables import RowsModel
 from vpanel_desktop.widgets.forms import FormDialog, confirm, parse_int, parse_traffic, report_error
 
 tr = translator("Plans")
@@ -45,51 +46,28 @@ class PlanRow:
     visible: bool
 
 
-class PlanTableModel(QAbstractTableModel):
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.rows: list[PlanRow] = []
+def plan_headers() -> tuple[str, ...]:
+    return (
+        tr("Name"),
+        tr("Price"),
+        tr("Days"),
+        tr("Traffic"),
+        tr("Reset"),
+        tr("Node groups"),
+        tr("Visible"),
+    )
 
-    def set_rows(self, rows: list[PlanRow]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else 7
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return (
-                tr("Name"),
-                tr("Price"),
-                tr("Days"),
-                tr("Traffic"),
-                tr("Reset"),
-                tr("Node groups"),
-                tr("Visible"),
-            )[section]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
-            return None
-        r = self.rows[index.row()]
-        values = (
-            r.name,
-            r.price,
-            r.days,
-            r.traffic,
-            r.reset,
-            r.groups,
-            tr("yes") if r.visible else tr("no"),
-        )
-        return values[index.column()]
+def plan_cells(row: PlanRow) -> tuple[Any, ...]:
+    return (
+        row.name,
+        row.price,
+        row.days,
+        row.traffic,
+        row.reset,
+        row.groups,
+        tr("yes") if row.visible else tr("no"),
+    )
 
 
 class PlanDialog(FormDialog):
@@ -154,7 +132,7 @@ class PlansScreen(Screen):
     def __init__(self, ctx: AppContext) -> None:
         super().__init__(ctx)
         self.setObjectName("plansScreen")
-        self.model = PlanTableModel(self)
+        self.model = RowsModel(plan_headers, self, cells=plan_cells)
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -181,7 +159,7 @@ class PlansScreen(Screen):
         self.new_button.setText(tr("New plan…"))
         self.edit_button.setText(tr("Edit…"))
         self.delete_button.setText(tr("Delete"))
-        self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 6)
+        self.model.retranslate()
 
     def refresh(self) -> None:
         with self.ctx.read() as session:

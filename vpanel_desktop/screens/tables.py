@@ -1,4 +1,4 @@
-"""A read-only table model over a list of row tuples, for the simpler screens."""
+"""A read-only table model over a list of rows, for the simpler screens."""
 
 from __future__ import annotations
 
@@ -11,17 +11,24 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 class RowsModel(QAbstractTableModel):
-    """Rows are display tuples; `keys` keep each row's identity for actions."""
+    """Rows are display tuples, or records that `cells` turns into display values when
+    painted (so a language switch re-renders them); `keys` keep each row's identity."""
 
-    def __init__(self, headers: Callable[[], Sequence[str]], parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        headers: Callable[[], Sequence[str]],
+        parent: QObject | None = None,
+        cells: Callable[[Any], Sequence[Any]] = tuple,
+    ) -> None:
         super().__init__(parent)
         self.headers = headers
-        self.rows: list[tuple[Any, ...]] = []
+        self.cells = cells
+        self.rows: list[Any] = []
         self.keys: list[Any] = []
 
-    def set_rows(self, rows: list[tuple[Any, ...]], keys: list[Any]) -> None:
+    def set_rows(self, rows: list[Any], keys: list[Any] | None = None) -> None:
         self.beginResetModel()
-        self.rows, self.keys = rows, keys
+        self.rows, self.keys = rows, rows if keys is None else keys
         self.endResetModel()
 
     def retranslate(self) -> None:
@@ -42,5 +49,5 @@ class RowsModel(QAbstractTableModel):
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if index.isValid() and role == Qt.ItemDataRole.DisplayRole:
-            return self.rows[index.row()][index.column()]
+            return self.cells(self.rows[index.row()])[index.column()]
         return None
