@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,17 +41,10 @@ def take_backup(database: Path, backup_dir: Path, *, keep: int = 14) -> BackupIn
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = backup_dir / f"{PREFIX}{stamp}{SUFFIX}"
     partial = target.with_suffix(".partial")
-    source = sqlite3.connect(database)
-    try:
-        dest = sqlite3.connect(partial)
-        try:
-            source.backup(dest)
-            if dest.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                raise ValidationError("backup failed its integrity check")
-        finally:
-            dest.close()
-    finally:
-        source.close()
+    copy_database(database, partial)
+    if not is_healthy(partial):
+        partial.unlink(missing_ok=True)
+        raise ValidationError("backup failed its integrity check")
     os.chmod(partial, 0o600)
     os.replace(partial, target)
     rotate(backup_dir, keep)
@@ -72,35 +66,27 @@ def rotate(backup_dir: Path, keep: int) -> None:
 
 def restore(backup: Path, database: Path) -> None:
     """Replace the database with a backup; the current one is kept beside it first."""
-    check = sqlite3.connect(backup)
-    try:
-        healthy = check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    except sqlite3.DatabaseError:
-        healthy = False
-    finally:
-        check.close()
-    if not healthy:
+    if not is_healthy(backup):
         raise ValidationError(f"{backup.name} is damaged; choose another backup")
     if database.exists():
-        keep = database.with_name(f"{database.name}.before-restore-{int(time.time())}")
-        current = sqlite3.connect(database)
+        copy_database(
+            database, database.with_name(f"{database.name}.before-restore-{int(time.time())}")
+        )
+    copy_database(backup, database)
+
+
+def is_healthy(path: Path) -> bool:
+    with closing(sqlite3.connect(path)) as db:
         try:
-            saved = sqlite3.connect(keep)
-            try:
-                current.backup(saved)
-            finally:
-                saved.close()
-        finally:
-            current.close()
-    source = sqlite3.connect(backup)
-    try:
-        dest = sqlite3.connect(database)
-        try:
-            source.backup(dest)
-        finally:
-            dest.close()
-    finally:
-        source.close()
+            return bool(db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+        except sqlite3.DatabaseError:
+            return False
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Copy with SQLite's online backup API: consistent even while `source` is written."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dest:
+        src.backup(dest)
 
 
 def backup_if_due(
