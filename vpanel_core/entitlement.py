@@ -175,6 +175,22 @@ def derive_status(
     return Status.ACTIVE
 
 
+def entitlement_from(
+    live: list[GrantFact],
+    strategy: ResetStrategy,
+    start: datetime | None,
+    used: int,
+    *,
+    enabled: bool,
+    now: datetime,
+) -> Entitlement:
+    """The entitlement from a user's live grants and the bytes used since the floor."""
+    expiry = compute_expiry(live)
+    allowance = compute_allowance(live, strategy, start)
+    status = derive_status(enabled=enabled, expiry=expiry, allowance=allowance, used=used, now=now)
+    return Entitlement(expiry, allowance, used, start, status)
+
+
 def derive(
     grants: Iterable[GrantFact],
     usage: Iterable[UsageFact],
@@ -187,8 +203,5 @@ def derive(
     now = require_aware(now, "now")
     live = effective_grants(grants)
     start = period_start(strategy, now, tz)
-    expiry = compute_expiry(live)
-    allowance = compute_allowance(live, strategy, start)
     used = sum_usage(usage, usage_floor(live, start))
-    status = derive_status(enabled=enabled, expiry=expiry, allowance=allowance, used=used, now=now)
-    return Entitlement(expiry, allowance, used, start, status)
+    return entitlement_from(live, strategy, start, used, enabled=enabled, now=now)

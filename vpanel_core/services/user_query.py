@@ -8,8 +8,8 @@ thread, from the same pure ledger functions.
 
 from __future__ import annotations
 
+import typing
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,23 +19,12 @@ from sqlalchemy import ColumnElement, Select, String, cast, exists, func, or_, s
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from vpanel_core import settings
 from vpanel_core.entitlement import (
-    GrantFact,
-    GrantKind,
-    ResetStrategy,
     Status,
-    compute_allowance,
-    compute_expiry,
-    derive_status,
-    effective_grants,
-    period_start,
-    usage_floor,
 )
 from vpanel_core.errors import ValidationError
-from vpanel_core.models import Grant, Node, Plan, User
+from vpanel_core.models import Node, Plan, User
 from vpanel_core.services import ledger
-from vpanel_core.timeutil import require_aware, utcnow
 
 SORT_KEYS = ("username", "email", "alias", "created_at", "enabled", "plan")
 StatusSnapshot = dict[uuid.UUID, Status]
@@ -196,50 +185,10 @@ def rows_for(
 
 
 def status_snapshot(session: Session, now: datetime | None = None) -> StatusSnapshot:
-    """Every user's derived status, with plain column queries (no ORM objects).
-
-    Uses the ledger's pure fold functions, so it agrees with `ledger.entitlements`.
-    """
-    now = require_aware(now or utcnow(), "now")
-    tz = settings.operator_zone(session)
-    grants: dict[uuid.UUID, list[GrantFact]] = defaultdict(list)
-    grant_columns = select(
-        Grant.user_id,
-        Grant.id,
-        Grant.kind,
-        Grant.effective_at,
-        Grant.seconds,
-        Grant.bytes,
-        Grant.unlimited,
-        Grant.reverses,
-    )
-    for user_id, gid, kind, at, seconds, size, unlimited, reverses in session.execute(
-        grant_columns
-    ):
-        grants[user_id].append(
-            GrantFact(gid, GrantKind(kind), at, seconds, size, unlimited, reverses)
-        )
+    """Every user's derived status: the ledger's bulk derivation over plain column rows."""
     users = session.execute(select(User.id, User.enabled, User.reset_strategy)).all()
-    starts = {s: period_start(s, now, tz) for s in ResetStrategy}
-    partial = {}
-    floors: dict[uuid.UUID, datetime | None] = {}
-    for user_id, _enabled, strategy_name in users:
-        strategy = ResetStrategy(strategy_name)
-        live = effective_grants(grants.get(user_id, []))
-        partial[user_id] = (live, strategy)
-        floors[user_id] = usage_floor(live, starts[strategy])
-    used = ledger.used_since(session, floors)
-    snapshot: StatusSnapshot = {}
-    for user_id, enabled, _strategy in users:
-        live, strategy = partial[user_id]
-        snapshot[user_id] = derive_status(
-            enabled=enabled,
-            expiry=compute_expiry(live),
-            allowance=compute_allowance(live, strategy, starts[strategy]),
-            used=used.get(user_id, 0),
-            now=now,
-        )
-    return snapshot
+    parties = typing.cast(Sequence[ledger.EntitledParty], users)
+    return {uid: ent.status for uid, ent in ledger.entitlements(session, parties, now).items()}
 
 
 def node_groups_in_use(session: Session) -> list[str]:
