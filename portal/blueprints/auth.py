@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, Response, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
@@ -15,6 +16,7 @@ from portal.site import client_ip, public_base
 from portal.state import portal, unit
 from vpanel_core import ratelimit
 from vpanel_core.errors import DomainError
+from vpanel_core.models import User
 from vpanel_core.services import accounts
 
 bp = Blueprint("auth", __name__)
@@ -62,6 +64,12 @@ def verify(token: str) -> BaseResponse:
 @bp.post("/verify/resend")
 def resend() -> Response:
     """Same answer whether or not the address has an unconfirmed account (no enumeration)."""
+    _mail_link(accounts.VERIFY, "verify", lambda user: not user.email_verified)
+    return message("verify.resend_title", "verify.resent")
+
+
+def _mail_link(purpose: str, route: str, eligible: Callable[[User], bool]) -> None:
+    """Rate-limited: e-mail a one-time link to the form's address if an eligible user has it."""
     email = field("email", 320)
     token = address = None
     with unit() as session:
@@ -69,11 +77,10 @@ def resend() -> Response:
         ratelimit.hit(session, "mail-ip", client_ip(), limits.mail)
         ratelimit.hit(session, "mail", email.strip().lower(), limits.mail)
         user = accounts.find_by_email(session, email)
-        if user is not None and not user.email_verified and user.email:
-            token, address = accounts.issue_token(session, user, accounts.VERIFY), user.email
+        if user is not None and user.email and eligible(user):
+            token, address = accounts.issue_token(session, user, purpose), user.email
     if token and address:
-        _send_quietly(address, "verify", f"{public_base()}/verify/{token}")
-    return message("verify.resend_title", "verify.resent")
+        _send_quietly(address, route, f"{public_base()}/{route}/{token}")
 
 
 @bp.get("/login")
@@ -115,17 +122,7 @@ def forgot_form() -> Response:
 
 @bp.post("/forgot")
 def forgot() -> Response:
-    email = field("email", 320)
-    token = address = None
-    with unit() as session:
-        limits = portal().config.limits
-        ratelimit.hit(session, "mail-ip", client_ip(), limits.mail)
-        ratelimit.hit(session, "mail", email.strip().lower(), limits.mail)
-        user = accounts.find_by_email(session, email)
-        if user is not None and user.email:
-            token, address = accounts.issue_token(session, user, accounts.RESET), user.email
-    if token and address:
-        _send_quietly(address, "reset", f"{public_base()}/reset/{token}")
+    _mail_link(accounts.RESET, "reset", lambda _user: True)
     return message("forgot.title", "forgot.sent")
 
 
