@@ -102,8 +102,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--smoke", action="store_true", help="2,000 users")
     args = parser.parse_args()
-    if args.smoke:
-        user_count = 2_000
+    user_count = 2_000 if args.smoke else args.users
     app = QApplication.instance() or QApplication([])
     workdir = Path(tempfile.mkdtemp(prefix="vpanel-bench-"))
     try:

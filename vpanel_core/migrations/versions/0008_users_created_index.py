@@ -1,4 +1,4 @@
-"""Index users by (created_at, id), the desktop's default order.
+"""Index users by (created_at, id) covering enabled: the desktop's default order.
 
 Revision ID: 0008_users_created_index
 Revises: 0001
@@ -15,7 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_users_created_at_id", "users", ["created_at", "id"])
+    op.create_index("ix_users_created_at_id", "users", ["created_at", "id", "enabled"])
 
 
 def downgrade() -> None:
