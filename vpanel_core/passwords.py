@@ -14,9 +14,13 @@ MAX_LENGTH = 256
 _DUMMY_HASH = _hasher.hash("vpanel-timing-equaliser")
 
 
-def hash_password(password: str) -> str:
+def check_length(password: str) -> None:
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         raise ValidationError(f"password must be {MIN_LENGTH}-{MAX_LENGTH} characters")
+
+
+def hash_password(password: str) -> str:
+    check_length(password)
     return _hasher.hash(password)
 
 

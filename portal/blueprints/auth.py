@@ -30,16 +30,25 @@ def register_form() -> Response:
 
 @bp.post("/register")
 def register() -> Response:
+    """A taken address gets the same answer as a new one (no account enumeration); its
+    owner is told by mail instead, with a password-reset link."""
     state = portal()
     email, password = field("email", 320), field("password")
     with unit() as session:
         ratelimit.hit(session, "register", client_ip(), state.config.limits.register)
+    kind, route = "verify", "verify"
     try:
         with unit() as session:
             state.captcha.verify(request.form, client_ip(), session)
-            user = accounts.register(session, email, password)
+            existing = accounts.find_by_email(session, email) if email.strip() else None
+            if existing is not None and existing.email:
+                accounts.check_new_password(password)
+                user, kind, route = existing, "exists", "reset"
+                token = accounts.issue_token(session, user, accounts.RESET)
+            else:
+                user = accounts.register(session, email, password)
+                token = accounts.issue_token(session, user, accounts.VERIFY)
             address = user.email or ""
-            token = accounts.issue_token(session, user, accounts.VERIFY)
     except DomainError as exc:
         return page(
             "register.html",
@@ -50,7 +59,7 @@ def register() -> Response:
         )
     # The account is committed first: a mail outage must not lose the registration
     # (the login page offers to send the link again).
-    send_mail(address, "verify", f"{public_base()}/verify/{token}")
+    send_mail(address, kind, f"{public_base()}/{route}/{token}")
     return message("register.title", "register.sent", email=address)
 
 

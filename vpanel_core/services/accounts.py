@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from vpanel_core import validation
 from vpanel_core.errors import Conflict, DomainError, ValidationError
 from vpanel_core.models import AccountToken, RevokedSession, User
-from vpanel_core.passwords import hash_password, verify_password
+from vpanel_core.passwords import check_length, hash_password, verify_password
 from vpanel_core.services import users
 from vpanel_core.timeutil import require_aware, utcnow
 
@@ -61,13 +61,19 @@ def token_hash(raw: str) -> str:
 def register(session: Session, email: str, password: str) -> User:
     """A new customer with an unverified address and no entitlement yet."""
     address = validation.email(email)
-    hash_password(password)  # validate length before anything is written
+    check_length(password)  # before anything is written
     if session.scalars(select(User.id).where(User.email == address)).first() is not None:
         raise Conflict("this e-mail address is already registered; log in or reset the password")
     name = address if validation.USERNAME_RE.match(address) else f"u_{secrets.token_hex(6)}"
     return users.create_user(
         session, users.NewUser(username=name, email=address, password=password)
     )
+
+
+def check_new_password(password: str) -> None:
+    """Refuse what `register` refuses, with the same argon2 work a registration does, so
+    an address that is already taken answers like a new one, in the same time."""
+    hash_password(password)
 
 
 def issue_token(
