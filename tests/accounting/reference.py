@@ -18,6 +18,7 @@ class Reference:
         self.totals: dict[str, tuple[str, int, int]] = {}
         self.closed: set[str] = set()
         self.timeline: list[tuple[float, str, int]] = []  # (time, user, cumulative bytes)
+        self.subscriptions = 0  # snapshots received: one per (re)subscription
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._stream: ConnectionStream | None = None
@@ -32,6 +33,7 @@ class Reference:
                     with self.lock:
                         for event in batch.events:
                             self._apply(event)
+                        self.subscriptions += batch.reset
             except ApiError:
                 time.sleep(0.05)
 
@@ -41,7 +43,9 @@ class Reference:
         user, up, down = self.totals.get(conn_id, ("", 0, 0))
         if conn is not None:
             user, up, down = conn.user, max(up, conn.uplink_total), max(down, conn.downlink_total)
-        elif event.type is EventType.UPDATE and conn_id in self.totals:
+        elif (
+            event.type is EventType.UPDATE and conn_id in self.totals and conn_id not in self.closed
+        ):
             up += event.uplink_delta
             down += event.downlink_delta
         if user:
