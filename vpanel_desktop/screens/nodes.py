@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -39,7 +38,6 @@ from vpanel_desktop.widgets.forms import FormDialog, parse_int, report_error
 from vpanel_desktop.workers import ItemResult, ProgressDialog, run_in_background, run_job
 
 tr = translator("Nodes")
-Index = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -31,7 +30,6 @@ from vpanel_desktop.screens.tables import RowsModel
 from vpanel_desktop.widgets.forms import FormDialog, confirm, parse_int, parse_traffic, report_error
 
 tr = translator("Plans")
-Index = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(frozen=True, slots=True)
