@@ -1,7 +1,8 @@
 """Seed a database at benchmark scale: users, subscriptions, grants, nodes, usage.
 
 Bulk inserts through SQLAlchemy Core (executemany), so 100,000 users take seconds,
-not minutes. Deterministic for a given seed so runs are comparable.
+not minutes; usage goes through ingestion, as nodes' journals would. Deterministic
+for a given seed so runs are comparable.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from vpanel_core.models import Grant, Inbound, Node, Subscription, UsageRecord, User
+from vpanel_core import settings as operator_settings
+from vpanel_core.db import transaction
+from vpanel_core.models import Grant, Inbound, Node, Subscription, User
 from vpanel_core.runtime import Database, open_database
 from vpanel_core.secrets_util import SHORT_CODE_ALPHABET
+from vpanel_core.usage.ingest import apply_round
+from vpanel_core.usage.schema import UsageLine
 
 PROTOCOL_INBOUNDS = [
     ("trojan", "tcp", 443, "tls"),
@@ -124,8 +129,9 @@ def seed(
                     "enabled": True,
                 }
             )
-    user_rows, sub_rows, grant_rows, usage_rows, tokens = [], [], [], [], []
+    user_rows, sub_rows, grant_rows, tokens = [], [], [], []
     node_ids = [row["id"] for row in node_rows]
+    pages: dict[uuid.UUID, list[UsageLine]] = {node_id: [] for node_id in node_ids}
     seq = dict.fromkeys(node_ids, 0)
     for i in range(users):
         user_id = uuid.UUID(int=rng.getrandbits(128))
@@ -185,24 +191,27 @@ def seed(
             node_id = rng.choice(node_ids)
             seq[node_id] += 1
             at = created + timedelta(days=day)
-            usage_rows.append(
-                {
-                    "node_id": node_id,
-                    "seq": seq[node_id],
-                    "user_id": user_id,
-                    "uplink": rng.randint(0, 2**28),
-                    "downlink": rng.randint(0, 2**30),
-                    "started_at": at,
-                    "ended_at": at + timedelta(hours=1),
-                }
+            start_ms = int(at.timestamp() * 1000)
+            pages[node_id].append(
+                UsageLine(
+                    seq[node_id],
+                    str(user_id),
+                    rng.randint(0, 2**28),
+                    rng.randint(0, 2**30),
+                    start_ms,
+                    start_ms + 3_600_000,
+                )
             )
     bulk(db, Node, node_rows, "nodes")
     bulk(db, Inbound, inbound_rows, "inbounds")
     bulk(db, User, user_rows, "users")
     bulk(db, Subscription, sub_rows, "subscriptions")
     bulk(db, Grant, grant_rows, "grants")
-    bulk(db, UsageRecord, usage_rows, "usage")
-    return SeedResult(users, nodes, len(usage_rows), time.perf_counter() - started, tokens)
+    with transaction(db.sessions) as session:
+        # Through the real ingestion path, so every rollup agrees with the others.
+        apply_round(session, pages, operator_settings.operator_zone(session))
+    records = sum(len(p) for p in pages.values())
+    return SeedResult(users, nodes, records, time.perf_counter() - started, tokens)
 
 
 def main() -> None:

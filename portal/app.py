@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal import i18n, sync_api
+from portal.access_spool import AccessSpool, spool_dir
 from portal.billing import init_app as init_payments
 from portal.blueprints import account, admin_api, api, auth, billing, dashboard, subscription
 from portal.captcha import make_captcha
@@ -19,6 +20,7 @@ from portal.errors import register_error_handlers
 from portal.mailer import Mailer
 from portal.pages import safe_next
 from portal.redact import mask_path
+from portal.serving import LeanPath, LeanServing
 from portal.session_auth import (
     check_csrf,
     csrf_token,
@@ -26,10 +28,12 @@ from portal.session_auth import (
     load_identity,
     store_csrf_cookie,
 )
-from portal.state import EXTENSION, PortalState, portal
-from vpanel_core.db import make_engine, migrate, session_factory
+from portal.site import operator_settings
+from portal.state import EXTENSION, PortalState, portal, portal_of
+from vpanel_core.db import make_engine, migrate, session_factory, transaction
 from vpanel_core.formats.cache import SubscriptionCache
 from vpanel_core.runtime import Database
+from vpanel_core.services.subscriptions import ServingCache
 
 access_log = logging.getLogger("portal.access")
 NONE = "'none'"
@@ -46,13 +50,28 @@ def create_app(config: PortalConfig | None = None, *, database: Database | None 
     config = config or PortalConfig.from_env()
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=config.max_content_length, JSON_SORT_KEYS=False)
+    database = database or open_migrated(config.database_url)
+    serving = ServingCache()
+    spool = AccessSpool(spool_dir(config.database_url), lambda: transaction(database.sessions))
+    spool.flush()  # what a killed process of this portal left, before the first fetch
     app.extensions[EXTENSION] = PortalState(
         config=config,
-        database=database or open_migrated(config.database_url),
+        database=database,
         cache=SubscriptionCache(),
         mailer=Mailer(config.smtp),
         captcha=make_captcha(config.secret_key, config.captcha),
+        serving=serving,
+        lean=LeanServing(
+            serving,
+            spool,
+            lambda: transaction(database.sessions),
+            operator_settings,
+            lambda: portal_of(app).config.limits,
+        ),
     )
+    portal_of(app).lean.watch(database.sessions)
+    # Outermost after ProxyFix: the lean path sees the client's address as Flask does.
+    app.wsgi_app = LeanPath(app.wsgi_app, lambda: portal_of(app))  # type: ignore[method-assign]
     if config.trusted_proxy_hops:
         hops = config.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]

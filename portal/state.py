@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from portal.captcha import Captcha
 from portal.config import PortalConfig
 from portal.mailer import Mailer
+from portal.serving import LeanServing
 from vpanel_core.db import transaction
 from vpanel_core.formats.cache import SubscriptionCache
 from vpanel_core.runtime import Database
@@ -28,12 +29,24 @@ class PortalState:
     mailer: Mailer
     captcha: Captcha
     #: settings, fleet and entitlements of the subscription hot path (short TTL)
-    serving: ServingCache = field(default_factory=ServingCache)
+    serving: ServingCache
+    #: answers repeated subscription fetches from memory (portal/serving.py)
+    lean: LeanServing
 
 
 def portal() -> PortalState:
-    state: PortalState = current_app.extensions[EXTENSION]
+    return portal_of(current_app)
+
+
+def portal_of(app: Flask) -> PortalState:
+    state: PortalState = app.extensions[EXTENSION]
     return state
+
+
+def written_accesses() -> None:
+    """Write this process's spooled subscription fetches now, before showing or resetting
+    access stats (other processes' fetches reach the database within about a second)."""
+    portal().lean.spool.flush()
 
 
 @contextmanager

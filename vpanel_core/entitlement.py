@@ -19,7 +19,8 @@ Rules (documented here because both replicas must agree):
   and used bytes count from the last ``usage_reset``. With a periodic strategy the
   allowance is the per-period quota of the latest grant that set one, plus top-ups
   (``traffic`` grants) effective in the current period; used bytes count from the
-  later of the period start and the last ``usage_reset``.
+  later of the period start and the last ``usage_reset``. Usage is counted by the
+  operator-local hour it ended in, so a reset takes effect from the next whole hour.
 * ``unlimited`` on the latest quota-setting grant means no traffic limit.
 * Status, in priority order: disabled, expired (no time ever granted, or now is at or
   past the expiry), traffic_exceeded (used >= allowance), active.
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -150,9 +151,25 @@ def compute_allowance(
     return base + top_ups
 
 
-def usage_floor(grants: list[GrantFact], start: datetime | None) -> datetime | None:
-    """Usage before this instant does not count (period start or last manual reset)."""
-    resets = [g.effective_at for g in grants if g.kind is GrantKind.USAGE_RESET]
+def ceil_local_hour(moment: datetime, tz: ZoneInfo) -> datetime:
+    """The first operator-local hour boundary at or after `moment` (in `moment`'s zone)."""
+    local = require_aware(moment).astimezone(tz)
+    hour = local.replace(minute=0, second=0, microsecond=0)
+    if hour == local:
+        return moment
+    return (hour.astimezone(UTC) + timedelta(hours=1)).astimezone(moment.tzinfo)
+
+
+def usage_floor(grants: list[GrantFact], start: datetime | None, tz: ZoneInfo) -> datetime | None:
+    """Usage ending before this instant does not count (period start or last manual reset).
+
+    Usage is kept per operator-local hour, so a manual reset counts from the next whole
+    hour: traffic in the hour it falls in is left out (the customer's favour, < 1 hour).
+    Period starts are local midnights, already on the hour.
+    """
+    resets = [
+        ceil_local_hour(g.effective_at, tz) for g in grants if g.kind is GrantKind.USAGE_RESET
+    ]
     candidates = [t for t in [start, *resets] if t is not None]
     return max(candidates) if candidates else None
 
@@ -203,5 +220,5 @@ def derive(
     now = require_aware(now, "now")
     live = effective_grants(grants)
     start = period_start(strategy, now, tz)
-    used = sum_usage(usage, usage_floor(live, start))
+    used = sum_usage(usage, usage_floor(live, start, tz))
     return entitlement_from(live, strategy, start, used, enabled=enabled, now=now)

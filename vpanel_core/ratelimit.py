@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,6 +105,49 @@ def hit(
     if count > limit.hits:
         raise RateLimited(math.ceil(window_end - stamp))
     return count
+
+
+def add_hits(
+    session: Session, scope: str, hits: Mapping[str, int], limit: Limit, now: datetime
+) -> dict[str, int]:
+    """Add hits counted elsewhere (in a process's memory) to the shared counters of the
+    current window; returns each identity's total over every process."""
+    now = require_aware(now)
+    window = int(now.timestamp() // limit.seconds)
+    expires = datetime.fromtimestamp((window + 1) * limit.seconds, now.tzinfo)
+    keys = {counter_key(scope, identity): identity for identity in sorted(hits)}
+    if not keys:
+        return {}
+    table = RateLimitCounter.__table__
+    stmt = _upsert(session, RateLimitCounter)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["key", "window"], set_={"count": table.c.count + stmt.excluded.count}
+    )
+    rows = [
+        {"key": key, "window": window, "count": hits[identity], "expires_at": expires}
+        for key, identity in keys.items()
+    ]
+    session.execute(stmt, rows)
+    totals: dict[str, int] = {}
+    for chunk in range(0, len(rows), 500):
+        found = session.execute(
+            select(table.c.key, table.c.count).where(
+                table.c.window == window,
+                table.c.key.in_([r["key"] for r in rows[chunk : chunk + 500]]),
+            )
+        )
+        totals.update((keys[key], int(count)) for key, count in found)
+    return totals
+
+
+def counted_keys(session: Session, scope: str, limit: Limit, now: datetime) -> set[str]:
+    """`counter_key`s of every identity with a hit in `scope`'s current window."""
+    window = int(require_aware(now).timestamp() // limit.seconds)
+    table = RateLimitCounter.__table__
+    rows = session.scalars(
+        select(table.c.key).where(table.c.window == window, table.c.key.startswith(f"{scope}:"))
+    )
+    return set(rows)
 
 
 def check(

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from portal.blueprints.api import access_json
 from portal.session_auth import require_admin
-from portal.state import unit
+from portal.state import unit, written_accesses
 from vpanel_core.entitlement import Status
 from vpanel_core.errors import ValidationError
 from vpanel_core.services import subscriptions as subs
@@ -23,7 +23,8 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name, "")
     if not raw:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isdigit() alone admits "²" and other digits int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise ValidationError(f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
@@ -67,6 +68,7 @@ def list_subscriptions() -> Response:
     per_page = int_arg("per_page", 50, 1, MAX_PER_PAGE)
     query = request.args.get("q", "")[:100]
     status = status_arg()
+    written_accesses()
     with unit() as session:
         result = subs.search(
             session, query=query, status=status, limit=per_page, offset=(page - 1) * per_page
@@ -86,6 +88,7 @@ def revoke(user_id: uuid.UUID) -> Response:
 @bp.post("/subscriptions/<uuid:user_id>/reset-stats")
 def reset_stats(user_id: uuid.UUID) -> Response:
     require_admin()
+    written_accesses()  # else fetches spooled before the reset would count after it
     with unit() as session:
         sub = subs.reset_stats(session, user_id)
         access = access_json(sub)

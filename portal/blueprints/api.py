@@ -13,7 +13,7 @@ from portal.login_flow import attempt_login
 from portal.openapi import document
 from portal.session_auth import issue, require_user
 from portal.site import base_url, operator_settings
-from portal.state import portal, unit
+from portal.state import portal, unit, written_accesses
 from vpanel_core.errors import NotFound, ValidationError
 from vpanel_core.models import Subscription, User
 from vpanel_core.services import subscriptions as subs
@@ -61,6 +61,7 @@ def link() -> Response:
 def info() -> Response:
     user = require_user()
     now = utcnow()
+    written_accesses()
     with unit() as session:
         sub = _own_subscription(session, user)
         current = subs.state(session, sub, now)

@@ -9,7 +9,7 @@ from portal.link_bundle import link_bundle
 from portal.pages import page
 from portal.session_auth import require_user
 from portal.site import base_url, operator_settings
-from portal.state import unit
+from portal.state import unit, written_accesses
 from vpanel_core.errors import ValidationError
 from vpanel_core.formats.options import human_bytes
 from vpanel_core.models import Subscription, User
@@ -24,6 +24,7 @@ bp = Blueprint("dashboard", __name__)
 def show() -> Response:
     user_id = require_user().id
     now = utcnow()
+    written_accesses()
     with unit() as session:
         user = session.get(User, user_id)
         assert user is not None

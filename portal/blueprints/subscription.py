@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from flask import Blueprint, Response, g, render_template, request
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.link_bundle import link_bundle
+from portal.serving import Entry, Pending, variant
 from portal.site import base_url, client_ip, operator_settings, prefers_html, user_agent
 from portal.state import portal, unit
 from portal.subscription_headers import disposition, header_text, usage_line
@@ -81,14 +82,13 @@ def junk_path(junk: str) -> BaseResponse:
 
 
 def serve(column: str, value: str, forced: str | None) -> BaseResponse:
-    """One read (link, user, ledger markers; the rest from `ServingCache`), one write.
+    """The full path: one read (link, user, ledger markers; the rest from `ServingCache`).
 
-    Writes go in a short transaction of their own after a read-only middle: a write
-    transaction holds SQLite's database lock, and held across loading and rendering
-    200 proxies it serialised every fetch (bench_serving: 72 req/s, p99 1.8 s). The
-    write counts the hit against the rate limit (shared by every process through the
-    database) and records the access, or counts the miss, and commits before any 200
-    leaves.
+    Runs when the lean path (portal/serving.py) cannot answer from memory, and leaves it
+    what it needs to answer the next identical fetch. The fetch counts against the
+    address's rate limit in memory (shared through the database once a second) and is
+    spooled as an access before any answer leaves. Only a miss (unknown token) writes
+    here: its counter is what stops token guessing, in every process at once.
     """
     wanted = parse_request(forced)
     if wanted.browser:
@@ -96,12 +96,13 @@ def serve(column: str, value: str, forced: str | None) -> BaseResponse:
     state = portal()
     limits = state.config.limits
     ip, ua, now = client_ip(), user_agent(), utcnow()
+    checked = time.monotonic()
     failure: DomainError | None = None
     link: subs.Link | None = None
     with unit() as session:
-        # Refuse early (reads only) when a limit is already used up; `hit` below decides.
+        # Refuse early (reads only) when guessing already used up the miss limit.
         ratelimit.check(session, "sub-miss", ip, limits.subscription_miss, now)
-        ratelimit.check(session, "sub", ip, limits.subscription, now)
+        state.lean.limiter.hit(ip, limits.subscription, now)
         try:
             link = subs.find_link(session, column, value)
         except SubscriptionNotFound as exc:
@@ -117,22 +118,39 @@ def serve(column: str, value: str, forced: str | None) -> BaseResponse:
                 sub = session.get_one(Subscription, link.subscription_id)
                 response = browser_page(subs.state(session, sub, now), values)
             else:
-                response = client_response(session, link, ent, usage, changed, wanted, values, ua)
-    # On SQLite the threads of this process take turns at the write here: contending
-    # through SQLite's busy handler instead sleeps for milliseconds per retry.
-    with state.serving.writer(state.database.engine.dialect.name), unit() as session:
-        ratelimit.hit(session, "sub", ip, limits.subscription, now)
-        if link is None:
+                fleet = state.serving.fleet(session)
+                response = client_response(link, ent, usage, changed, wanted, values, ua, fleet)
+                state.lean.remember(
+                    request.environ,
+                    Pending(
+                        (column, value),
+                        variant(request.environ, forced),
+                        Entry(
+                            link,
+                            ent.expiry,
+                            ent.allowance,
+                            ent.used,
+                            ent.period_start,
+                            values,
+                            fleet,
+                            checked,
+                            checked,
+                            checked,
+                        ),
+                    ),
+                )
+    if link is None:
+        state.lean.limiter.note_miss(ip)
+        with unit() as session:
             ratelimit.hit(session, "sub-miss", ip, limits.subscription_miss, now)
-        else:
-            subs.record_access(session, link.subscription_id, ip, ua, now)
+    else:
+        state.lean.record(link.subscription_id, ip, ua, now)
     if failure is not None:
         raise failure
     return response
 
 
 def client_response(
-    session: Session,
     link: subs.Link,
     ent: Entitlement,
     usage: subs.Usage,
@@ -140,9 +158,9 @@ def client_response(
     wanted: Request,
     values: dict[str, Any],
     ua: str,
+    fleet: subs.Fleet,
 ) -> BaseResponse:
     fmt = get_format(choose_format(wanted.format, ua))
-    fleet = portal().serving.fleet(session)
     base = base_url(values)
     title = str(values["site_name"])
     options = FormatOptions(

@@ -19,18 +19,31 @@ from tests.fixtures.databases import PG_AVAILABLE
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
-@pytest.mark.skipif(not PG_AVAILABLE, reason="PostgreSQL is not reachable")
-def test_serving_smoke_benchmark_prints_a_table_with_requests_per_second() -> None:
+def smoke(name: str, timeout: float) -> str:
+    """Run one benchmark's smoke variant through the `make bench` runner; its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--smoke", "--only", "serving"],
+        [sys.executable, "-m", "bench.run", "--smoke", "--only", name],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    rows = re.findall(r"^\| \(a\) portal[^|]*\| [^|]*\| ([\d,]+) \|", done.stdout, re.M)
-    assert rows, done.stdout
+    return done.stdout
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+@pytest.mark.skipif(not PG_AVAILABLE, reason="PostgreSQL is not reachable")
+def test_serving_smoke_benchmark_prints_a_table_with_requests_per_second() -> None:
+    output = smoke("serving", 90)
+    rows = re.findall(r"^\| \(a\) portal[^|]*\| [^|]*\| ([\d,]+) \|", output, re.M)
+    assert rows, output
     assert float(rows[0].replace(",", "")) > 0
+
+
+def test_usage_smoke_benchmark_applies_every_record_of_both_rounds() -> None:
+    output = smoke("usage", 120)
+    applied = re.findall(r"apply usage, \w+ \| [^|]* \| [^|]* \| ([\d,]+) records", output)
+    # 2,000 users × 3 nodes, two rounds: every record counted, none twice.
+    assert applied and all(int(a.replace(",", "")) == 12_000 for a in applied), output

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from tests.fixtures.usage import record_usage
 from vpanel_core.db import transaction
 from vpanel_core.entitlement import Status
 from vpanel_core.errors import Conflict, NotFound, ValidationError
-from vpanel_core.models import Grant, Subscription, UsageRecord, User
+from vpanel_core.models import Grant, Subscription, User
 from vpanel_core.runtime import Database
 from vpanel_core.services import ledger, plans, users
 from vpanel_core.timeutil import utcnow
@@ -77,19 +78,8 @@ def test_renew_extends_expiry_and_allowance(database: Database) -> None:
 
 def test_usage_over_the_allowance_marks_traffic_exceeded(database: Database) -> None:
     user = make_user(database, days=30, traffic_bytes=1000)
-    now = utcnow()
     with transaction(database.sessions) as session:
-        session.add(
-            UsageRecord(
-                node_id=user.id,
-                seq=1,
-                user_id=user.id,
-                uplink=400,
-                downlink=600,
-                started_at=now,
-                ended_at=now,
-            )
-        )
+        record_usage(session, user.id, 400, 600)
     with database.sessions() as session:
         user = users.find_user(session, "alice")
         ent = ledger.entitlement(session, user)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from sqlalchemy.orm import Session
 
+from tests.fixtures.usage import record_usage
 from vpanel_core.db import transaction
 from vpanel_core.entitlement import Status
-from vpanel_core.models import Node, UsageRecord, User
+from vpanel_core.models import Node, User
 from vpanel_core.services import ledger, stats, users
 from vpanel_core.services.user_query import (
     UserQuery,
@@ -35,19 +34,7 @@ def seed(session: Session) -> dict[str, User]:
     node = Node(name="n", host="h", api_secret="x")
     session.add(node)
     session.flush()
-    now = datetime.now(UTC)
-    session.add(
-        UsageRecord(
-            node_id=node.id,
-            seq=1,
-            user_id=made["cat"].id,
-            uplink=600,
-            downlink=600,
-            started_at=now - timedelta(minutes=5),
-            ended_at=now,
-        )
-    )
-    session.flush()
+    record_usage(session, made["cat"].id, 600, 600, node_id=node.id)
     return made
 
 

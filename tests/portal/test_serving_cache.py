@@ -1,29 +1,37 @@
 """The subscription hot path's per-process caches, as a customer would notice them.
 
 Entitlements, settings and the fleet are cached for a few seconds per process
-(`ServingCache`), but the link, the user's flags and the ledger markers are read on
-every fetch: expiry, payments, disabling and regenerating take effect on the very next
-request, even while the entitlement is cached.
+(`ServingCache`); the full path reads the link, the user's flags and the ledger markers
+on every fetch, and the lean path (portal/serving.py) re-validates what it answers from
+memory about once a second (`settle` here: the housekeeper's round). Expiry counts on
+the dot; payments, disabling and regenerating from the next round on.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
+from werkzeug.test import TestResponse
 
+from portal import serving
 from portal.blueprints import subscription as endpoint
 from tests.fixtures.portal import add_usage, body, expire_user, make_customer, make_node, set_user
+from tests.fixtures.usage import record_usage
 from vpanel_core.db import transaction
-from vpanel_core.models import UsageRecord, User
+from vpanel_core.models import Subscription, UsageTotal, User
 from vpanel_core.runtime import Database
 from vpanel_core.services import ledger, subscriptions
 from vpanel_core.timeutil import utcnow
 
 CLIENT = {"User-Agent": "v2rayNG/1.10.16"}
+
+
+def settle(client: FlaskClient) -> None:
+    client.application.extensions["vpanel"].lean.housekeeping()
 
 
 def fetch(client: FlaskClient, token: str) -> tuple[int, str]:
@@ -43,13 +51,15 @@ def test_cached_entitlement_expires_exactly_at_expiry(
     assert expiry is not None
     assert fetch(client, alice.token) == (200, "")  # the entitlement is cached now
 
-    monkeypatch.setattr(endpoint, "utcnow", lambda: expiry - timedelta(microseconds=1))
+    for module in (endpoint, serving):  # the full path and the lean one
+        monkeypatch.setattr(module, "utcnow", lambda: expiry - timedelta(microseconds=1))
     assert fetch(client, alice.token) == (200, "")
-    monkeypatch.setattr(endpoint, "utcnow", lambda: expiry)
+    for module in (endpoint, serving):
+        monkeypatch.setattr(module, "utcnow", lambda: expiry)
     assert fetch(client, alice.token) == (403, "USER_EXPIRED")
 
 
-def test_payment_disable_and_regenerate_count_at_once_despite_the_cache(
+def test_payment_disable_and_regenerate_count_from_the_next_round(
     client: FlaskClient, db: Database
 ):
     make_node(db)
@@ -62,8 +72,11 @@ def test_payment_disable_and_regenerate_count_at_once_despite_the_cache(
         assert user is not None
         ledger.renew(session, user, days=30, traffic_bytes=1 << 30, source="payment")
     assert fetch(client, alice.token) == (200, "")
+    assert fetch(client, alice.token) == (200, "")  # taken into the lean path's index
+    assert fetch(client, alice.token) == (200, "")  # answered from memory
 
     set_user(db, alice.id, enabled=False)
+    settle(client)
     assert fetch(client, alice.token) == (403, "USER_DISABLED")
     set_user(db, alice.id, enabled=True)
     assert fetch(client, alice.token) == (200, "")
@@ -72,41 +85,71 @@ def test_payment_disable_and_regenerate_count_at_once_despite_the_cache(
         user = session.get(User, alice.id)
         assert user is not None
         fresh = subscriptions.regenerate(session, user).token
+    settle(client)
     assert fetch(client, alice.token) == (404, "SUBSCRIPTION_NOT_FOUND")
     assert fetch(client, fresh) == (200, "")
 
 
-def test_new_usage_counts_at_once_and_userinfo_follows(client: FlaskClient, db: Database):
+def test_new_usage_counts_from_the_next_round(client: FlaskClient, db: Database):
     make_node(db)
     alice = make_customer(db, traffic_bytes=1000)
     assert fetch(client, alice.token) == (200, "")
 
     add_usage(db, alice.id, up=400, down=700)
+    settle(client)
 
     assert fetch(client, alice.token) == (403, "TRAFFIC_EXCEEDED")
 
 
-def test_late_usage_shows_within_the_ttl(
-    client: FlaskClient, portal_app: Flask, db: Database, monkeypatch: pytest.MonkeyPatch
-):
-    """A record ending before the newest one seen is the documented lag: at most `ttl`."""
+def test_late_usage_counts_from_the_next_round(client: FlaskClient, db: Database):
+    """A record that ended before the newest one seen still changes the all-time bytes, the
+    marker every cached entry is checked against."""
     make_node(db)
     alice = make_customer(db, traffic_bytes=1000)
-    add_usage(db, alice.id, up=1, down=1, seq=1)
+    add_usage(db, alice.id, up=1, down=1)
     assert fetch(client, alice.token) == (200, "")
+    assert fetch(client, alice.token) == (200, "")  # taken into the lean path's index
     with transaction(db.sessions) as session:
-        earlier = utcnow() - timedelta(hours=1)
-        session.add(
-            UsageRecord(
-                node_id=uuid.uuid5(uuid.NAMESPACE_DNS, "node"),
-                seq=2,
-                user_id=alice.id,
-                uplink=500,
-                downlink=500,
-                started_at=earlier - timedelta(minutes=5),
-                ended_at=earlier,
-            )
-        )
-
-    monkeypatch.setattr(portal_app.extensions["vpanel"].serving, "ttl", 0.0)  # TTL elapsed
+        record_usage(session, alice.id, 500, 500, utcnow() - timedelta(hours=1))
+        last_at = session.scalar(select(UsageTotal.last_at).where(UsageTotal.user_id == alice.id))
+    assert last_at is not None and last_at > utcnow() - timedelta(minutes=1)  # not moved back
+    settle(client)
     assert fetch(client, alice.token) == (403, "TRAFFIC_EXCEEDED")
+
+
+def test_repeated_fetches_are_answered_from_memory_exactly_as_the_full_path(
+    client: FlaskClient, portal_app: Flask, db: Database, monkeypatch: pytest.MonkeyPatch
+):
+    make_node(db)
+    alice = make_customer(db)
+    url = f"/api/subscription/{alice.token}"
+    full_path = endpoint.serve
+    calls: list[str] = []
+    monkeypatch.setattr(
+        endpoint, "serve", lambda *a, **k: calls.append("full") or full_path(*a, **k)
+    )
+
+    def headers(response: TestResponse) -> list[tuple[str, str]]:
+        return sorted((k, v) for k, v in response.headers.items() if k != "Date")
+
+    client.get(url, headers=CLIENT)  # a link answered once is not taken in
+    full = client.get(url, headers=CLIENT)
+    lean = client.get(url, headers=CLIENT)
+    conditional = {**CLIENT, "If-None-Match": full.headers["ETag"]}
+    lean_304 = client.get(url, headers=conditional)
+    portal_app.extensions["vpanel"].lean.index.drop_users({alice.id})
+    client.get(url, headers=conditional)
+    full_304 = client.get(url, headers=conditional)  # taken in without its 200 part
+    again_304 = client.get(url, headers=conditional)
+    full_200 = client.get(url, headers=CLIENT)
+
+    assert calls == ["full"] * 5  # twice at first, twice after the drop, the 200 after
+    assert lean.data == full.data == full_200.data
+    assert headers(lean) == headers(full) == headers(full_200)
+    assert lean.headers["Date"]
+    assert lean_304.status_code == full_304.status_code == again_304.status_code == 304
+    assert headers(lean_304) == headers(full_304) == headers(again_304)
+    assert lean_304.data == b""
+    settle(client)
+    with transaction(db.sessions) as session:
+        assert session.query(Subscription).filter_by(token=alice.token).one().access_count == 8

@@ -19,7 +19,7 @@ import requests
 from tests.fixtures.portal import make_customer
 from tests.fixtures.portal_process import PortalProcess, SiteverifyStub
 from tests.fixtures.smtp import Mailbox
-from tests.reliability.shop import books, deliver, new_plan, paid_events, user_count
+from tests.reliability.shop import books, deliver, new_plan, paid_events, user_count, wait_for
 from vpanel_core.db import transaction
 from vpanel_core.models import Subscription
 from vpanel_core.runtime import open_database
@@ -119,8 +119,14 @@ def test_500_clients_for_60_seconds_lose_nothing(
     leftovers = [deliver(base, e) for e in undelivered]
     totals = books(db)
     registered = user_count(db) - users_before
-    with transaction(db.sessions) as session:
-        counted = sum(s.access_count for s in session.query(Subscription))
+
+    def counted_fetches() -> int:
+        with transaction(db.sessions) as session:
+            return sum(s.access_count for s in session.query(Subscription))
+
+    # Spooled fetches reach the database within about a second (portal/access_spool.py).
+    wait_for(lambda: counted_fetches() >= results[("fetch", 200)], 10, "spooled fetches written")
+    counted = counted_fetches()
     db.engine.dispose()
 
     total = sum(results.values())

@@ -64,8 +64,13 @@ def test_portal_answers_again_after_postgres_restarts_and_loses_nothing(
     served = hammer.count(200)
     steady = [fetch(0) for _ in range(30)]
     totals = books(db)
-    with transaction(db.sessions) as session:
-        count = session.query(Subscription).filter_by(user_id=alice.id).one().access_count
+
+    def accesses() -> int:
+        with transaction(db.sessions) as session:
+            return session.query(Subscription).filter_by(user_id=alice.id).one().access_count
+
+    wait_for(lambda: accesses() >= served + 30, 10, "spooled fetches written")  # about a second
+    count = accesses()
     db.engine.dispose()
 
     print(f"portal answered {recovered_in:.2f} s after PostgreSQL was back; {hammer.statuses}")

@@ -13,7 +13,7 @@ import requests
 
 from tests.fixtures.portal import make_customer
 from tests.fixtures.portal_process import PortalProcess
-from tests.reliability.shop import books, client_ip, deliver, new_plan, paid_events
+from tests.reliability.shop import books, client_ip, deliver, new_plan, paid_events, wait_for
 from vpanel_core.db import transaction
 from vpanel_core.models import Subscription
 from vpanel_core.runtime import open_database
@@ -73,8 +73,13 @@ def test_concurrent_writers_never_surface_database_is_locked(portal_process: Por
         statuses = [*fetched, *paid]
     failures = [w.communicate(timeout=120)[1] for w in writers if w.wait(timeout=120) != 0]
     after = books(db)
-    with transaction(db.sessions) as session:
-        count = session.query(Subscription).filter_by(user_id=alice.id).one().access_count
+
+    def accesses() -> int:
+        with transaction(db.sessions) as session:
+            return session.query(Subscription).filter_by(user_id=alice.id).one().access_count
+
+    wait_for(lambda: accesses() >= FETCHES, 10, "spooled fetches written")  # about a second
+    count = accesses()
     db.engine.dispose()
 
     assert statuses == [200] * (FETCHES + len(events))

@@ -12,13 +12,21 @@ from vpanel_core.models.billing import (
     Payment,
     WebhookEvent,
 )
-from vpanel_core.models.ledger import Grant, UsageRecord
+from vpanel_core.models.ledger import Grant
 from vpanel_core.models.node import Inbound, Node
 from vpanel_core.models.plan import Plan
 from vpanel_core.models.ratelimit import LoginThrottle, RateLimitCounter
 from vpanel_core.models.settings import Setting
 from vpanel_core.models.subscription import Subscription
-from vpanel_core.models.usage import UsageCursor, UsageDaily, UsageUnknown
+from vpanel_core.models.usage import (
+    UsageApplied,
+    UsageCursor,
+    UsageDaily,
+    UsageHourly,
+    UsageNodeDaily,
+    UsageTotal,
+    UsageUnknown,
+)
 from vpanel_core.models.user import User
 
 __all__ = [
@@ -39,9 +47,12 @@ __all__ = [
     "Setting",
     "Subscription",
     "UTCDateTime",
+    "UsageApplied",
     "UsageCursor",
     "UsageDaily",
-    "UsageRecord",
+    "UsageHourly",
+    "UsageNodeDaily",
+    "UsageTotal",
     "UsageUnknown",
     "User",
     "WebhookEvent",

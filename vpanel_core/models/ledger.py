@@ -1,11 +1,11 @@
-"""Entitlement grants and usage records: the append-only facts entitlements derive from."""
+"""Entitlement grants: the append-only facts entitlements derive from (with usage)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, Uuid
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpanel_core.models.base import Base, UTCDateTime
@@ -38,21 +38,3 @@ class Grant(Base):
     source: Mapped[str] = mapped_column(String(32), default="manual")
     note: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class UsageRecord(Base):
-    """Traffic one user moved through one node, journaled by the node with a sequence."""
-
-    __tablename__ = "usage_records"
-    __table_args__ = (
-        CheckConstraint("uplink >= 0 AND downlink >= 0", name="bytes_non_negative"),
-        Index("ix_usage_records_user_ended", "user_id", "ended_at"),
-    )
-
-    node_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
-    uplink: Mapped[int] = mapped_column(BigInteger, default=0)
-    downlink: Mapped[int] = mapped_column(BigInteger, default=0)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,8 +7,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -25,8 +26,9 @@ from vpanel_core.entitlement import (
     usage_floor,
 )
 from vpanel_core.errors import ValidationError
-from vpanel_core.models import Grant, UsageRecord, User
+from vpanel_core.models import Grant, User
 from vpanel_core.timeutil import require_aware, utcnow
+from vpanel_core.usage.period import period_usage
 
 
 def add_grant(
@@ -111,22 +113,14 @@ def grants_by_user(
     return result
 
 
-def used_since(session: Session, floors: dict[uuid.UUID, datetime | None]) -> dict[uuid.UUID, int]:
-    """Bytes per user since each user's floor, grouped in SQL by distinct floor."""
-    by_floor: dict[datetime | None, list[uuid.UUID]] = defaultdict(list)
-    for user_id, floor in floors.items():
-        by_floor[floor].append(user_id)
-    used: dict[uuid.UUID, int] = {}
-    total = func.coalesce(func.sum(UsageRecord.uplink + UsageRecord.downlink), 0)
-    for floor, ids in by_floor.items():
-        for chunk_start in range(0, len(ids), 5000):
-            chunk = ids[chunk_start : chunk_start + 5000]
-            query = select(UsageRecord.user_id, total).where(UsageRecord.user_id.in_(chunk))
-            if floor is not None:
-                query = query.where(UsageRecord.ended_at >= floor)
-            for user_id, value in session.execute(query.group_by(UsageRecord.user_id)):
-                used[user_id] = int(value)
-    return used
+def used_since(
+    session: Session,
+    floors: dict[uuid.UUID, datetime | None],
+    tz: ZoneInfo,
+    now: datetime,
+) -> dict[uuid.UUID, int]:
+    """Bytes per user since each user's floor (`vpanel_core.usage.period` has the rule)."""
+    return {uid: up + down for uid, (up, down) in period_usage(session, floors, tz, now).items()}
 
 
 def entitlements(
@@ -144,8 +138,8 @@ def entitlements(
         strategy = ResetStrategy(user.reset_strategy)
         live = effective_grants(grants.get(user.id, []))
         partial[user.id] = (live, strategy)
-        floors[user.id] = usage_floor(live, starts[strategy])
-    used = used_since(session, floors)
+        floors[user.id] = usage_floor(live, starts[strategy], tz)
+    used = used_since(session, floors, tz, now)
     result = {}
     for user in users:
         live, strategy = partial[user.id]

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from vpanel_core import settings
 from vpanel_core.entitlement import Status
-from vpanel_core.models import Node, Payment, UsageRecord, User
+from vpanel_core.models import Node, Payment, UsageDaily, UsageNodeDaily, User
 from vpanel_core.services.user_query import status_snapshot
 from vpanel_core.timeutil import require_aware, utcnow
 
@@ -96,20 +96,36 @@ def revenue_between(session: Session, start: datetime, end: datetime) -> dict[st
     return {currency: int(total) for currency, total in session.execute(stmt)}
 
 
-def traffic_between(session: Session, start: datetime, end: datetime) -> int:
-    total = func.coalesce(func.sum(UsageRecord.uplink + UsageRecord.downlink), 0)
-    stmt = select(total).where(UsageRecord.ended_at >= start, UsageRecord.ended_at < end)
+def traffic_between(session: Session, first: date, last: date) -> int:
+    """Bytes of known users over local days [first, last], from the node-day rollup."""
+    total = func.coalesce(func.sum(UsageNodeDaily.uplink + UsageNodeDaily.downlink), 0)
+    stmt = select(total).where(UsageNodeDaily.day >= first, UsageNodeDaily.day <= last)
     return int(session.scalar(stmt) or 0)
 
 
-def top_users(session: Session, start: datetime, limit: int = 10) -> list[TopUser]:
-    total = func.sum(UsageRecord.uplink + UsageRecord.downlink)
+def traffic_per_day(session: Session, days: Sequence[date]) -> list[DayValue]:
+    bytes_ = func.sum(UsageNodeDaily.uplink + UsageNodeDaily.downlink)
     stmt = (
-        select(User.id, User.username, total)
-        .join(UsageRecord, UsageRecord.user_id == User.id)
-        .where(UsageRecord.ended_at >= start)
-        .group_by(User.id, User.username)
-        .order_by(total.desc(), User.username)
+        select(UsageNodeDaily.day, bytes_)
+        .where(UsageNodeDaily.day >= days[0], UsageNodeDaily.day <= days[-1])
+        .group_by(UsageNodeDaily.day)
+    )
+    found = {day: int(value) for day, value in session.execute(stmt)}
+    return [DayValue(day, found.get(day, 0)) for day in days]
+
+
+def top_users(session: Session, first: date, limit: int = 10) -> list[TopUser]:
+    total = func.sum(UsageDaily.uplink + UsageDaily.downlink)
+    heaviest = (
+        select(UsageDaily.user_id, total.label("bytes"))
+        .where(UsageDaily.day >= first)
+        .group_by(UsageDaily.user_id)
+        .subquery()
+    )
+    stmt = (
+        select(User.id, User.username, heaviest.c.bytes)
+        .join(heaviest, heaviest.c.user_id == User.id)
+        .order_by(heaviest.c.bytes.desc(), User.username)
         .limit(limit)
     )
     return [TopUser(uid, name, int(value)) for uid, name, value in session.execute(stmt)]
@@ -155,16 +171,14 @@ def overview(session: Session, now: datetime | None = None, days: int = 30) -> O
         users_active=sum(1 for s in statuses.values() if s is Status.ACTIVE),
         revenue_today=revenue_between(session, day_start, tomorrow),
         revenue_month=revenue_between(session, month_start, tomorrow),
-        traffic_today=traffic_between(session, day_start, tomorrow),
-        traffic_month=traffic_between(session, month_start, tomorrow),
+        traffic_today=traffic_between(session, today, today),
+        traffic_month=traffic_between(session, today.replace(day=1), today),
         nodes_up=up,
         nodes_down=down,
         nodes_disabled=disabled,
-        usage_per_day=_per_day(
-            session, UsageRecord.ended_at, UsageRecord.uplink + UsageRecord.downlink, bounds
-        ),
+        usage_per_day=traffic_per_day(session, [day for day, _, _ in bounds]),
         revenue_per_day=_per_day(
             session, Payment.created_at, Payment.amount_minor, bounds, payments_ok
         ),
-        top_users=top_users(session, month_start),
+        top_users=top_users(session, today.replace(day=1)),
     )

@@ -13,16 +13,17 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Text, cast, func, or_, select, update
+from sqlalchemy import JSON, Text, bindparam, case, cast, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
+from vpanel_core import settings
 from vpanel_core.client_view import user_proxies
 from vpanel_core.entitlement import (
     Entitlement,
@@ -36,7 +37,7 @@ from vpanel_core.entitlement import (
     usage_floor,
 )
 from vpanel_core.errors import NotFound
-from vpanel_core.models import Grant, Inbound, Node, Subscription, UsageRecord, User
+from vpanel_core.models import Grant, Inbound, Node, Subscription, UsageTotal, User
 from vpanel_core.proxies import ClientProxy
 from vpanel_core.secrets_util import same
 from vpanel_core.services import ledger, users
@@ -47,6 +48,7 @@ from vpanel_core.subscription_errors import (
     UserExpired,
 )
 from vpanel_core.timeutil import require_aware, utcnow
+from vpanel_core.usage.period import last_activity, period_usage
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 SHORT_CODE_RE = re.compile(r"[A-Za-z0-9]{8}")
@@ -103,17 +105,12 @@ def _lookup(
     return sub
 
 
-def usage_since(session: Session, user_id: uuid.UUID, floor: datetime | None) -> Usage:
-    """Uplink and downlink of one user since `floor` (None: all time), in one query."""
-    query = select(
-        func.coalesce(func.sum(UsageRecord.uplink), 0),
-        func.coalesce(func.sum(UsageRecord.downlink), 0),
-        func.max(UsageRecord.ended_at),
-    ).where(UsageRecord.user_id == user_id)
-    if floor is not None:
-        query = query.where(UsageRecord.ended_at >= floor)
-    up, down, last = session.execute(query).one()
-    return Usage(int(up), int(down), last)
+def usage_since(
+    session: Session, user_id: uuid.UUID, floor: datetime | None, tz: ZoneInfo, now: datetime
+) -> Usage:
+    """Uplink and downlink of one user since `floor` (None: all time), and last activity."""
+    up, down = period_usage(session, {user_id: floor}, tz, now).get(user_id, (0, 0))
+    return Usage(up, down, last_activity(session, user_id))
 
 
 def state(session: Session, sub: Subscription, now: datetime | None = None) -> SubscriptionState:
@@ -122,7 +119,8 @@ def state(session: Session, sub: Subscription, now: datetime | None = None) -> S
     user = sub.user
     ent = ledger.entitlement(session, user, now)
     live = effective_grants(ledger.grants_by_user(session, [user.id]).get(user.id, []))
-    usage = usage_since(session, user.id, usage_floor(live, ent.period_start))
+    tz = settings.operator_zone(session)
+    usage = usage_since(session, user.id, usage_floor(live, ent.period_start, tz), tz, now)
     last_grant = session.scalar(select(func.max(Grant.created_at)).where(Grant.user_id == user.id))
     candidates = [user.updated_at, sub.created_at, last_grant, usage.last_at, ent.period_start]
     changed = max(require_aware(c) for c in candidates if c is not None)
@@ -231,21 +229,46 @@ def proxies_for(session: Session, user: User) -> tuple[list[ClientProxy], dateti
     return user_proxies(current.nodes, user), current.changed_at
 
 
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Fetches of one link since the last write: how many, and the newest one."""
+
+    count: int
+    last_at: datetime
+    last_ip: str
+    last_ua: str
+
+
 def record_access(
     session: Session, subscription_id: uuid.UUID, ip: str, user_agent: str, now: datetime
 ) -> None:
-    """One UPDATE per fetch: no read, no row lock held across the request."""
-    session.execute(
-        update(Subscription)
-        .where(Subscription.id == subscription_id)
+    """One fetch, written at once (the portal batches through `record_accesses`)."""
+    record_accesses(session, {subscription_id: Access(1, now, ip, user_agent)})
+
+
+def record_accesses(session: Session, accesses: Mapping[uuid.UUID, Access]) -> None:
+    """Add batched fetches (portal/access_spool.py), one executemany for all links.
+
+    The newest-fetch columns only move forward: a batch drained late (left by a killed
+    process) must not overwrite a newer fetch another process already wrote.
+    """
+    s = Subscription
+    newer = or_(s.last_access_at.is_(None), s.last_access_at < bindparam("at"))
+    stmt = (
+        update(s)
+        .where(s.id == bindparam("sid"))
         .values(
-            access_count=Subscription.access_count + 1,
-            last_access_at=now,
-            last_access_ip=ip[:64],
-            last_access_ua=user_agent[:255],
+            access_count=s.access_count + bindparam("n"),
+            last_access_at=case((newer, bindparam("at")), else_=s.last_access_at),
+            last_access_ip=case((newer, bindparam("ip")), else_=s.last_access_ip),
+            last_access_ua=case((newer, bindparam("ua")), else_=s.last_access_ua),
         )
-        .execution_options(synchronize_session=False)
     )
+    rows = [
+        {"sid": sid, "n": a.count, "at": a.last_at, "ip": a.last_ip[:64], "ua": a.last_ua[:255]}
+        for sid, a in sorted(accesses.items())
+    ]
+    session.connection().execute(stmt, rows)  # Core executemany, not ORM bulk-by-key
 
 
 def regenerate(session: Session, user: User) -> Subscription:
@@ -381,6 +404,8 @@ class ServingCache:
         if held is not None and now - held[0] < self.ttl:
             return held[1]
         values: dict[str, Any] = load(session)
+        if held is not None and held[1] == values:
+            values = held[1]  # unchanged: the same object, so what was built on it stays
         self._settings = (now, values)
         return values
 
@@ -417,13 +442,13 @@ class ServingCache:
         """The link's entitlement, period usage and last content change, as `state` has them."""
         strategy = ResetStrategy(link.reset_strategy)
         start = period_start(strategy, now, tz)
-        markers = (link.grant_count, link.last_grant, link.last_usage, strategy, start)
+        markers = (link.grant_count, link.last_grant, link.usage_bytes, strategy, start)
         entry = self._get(link.user_id, markers)
         if entry is None:
             live = effective_grants(
                 ledger.grants_by_user(session, [link.user_id]).get(link.user_id, [])
             )
-            usage = usage_since(session, link.user_id, usage_floor(live, start))
+            usage = usage_since(session, link.user_id, usage_floor(live, start, tz), tz, now)
             entry = _Cached(
                 markers,
                 compute_expiry(live),
@@ -466,14 +491,17 @@ class Link:
     grant_count: int
     last_grant: datetime | None
     last_usage: datetime | None
+    # All-time bytes: any newly applied usage changes it, a late record included.
+    usage_bytes: int | None
 
 
 def _link_query() -> Any:
     s, u = Subscription.__table__.c, User.__table__.c
-    g, r = Grant.__table__.c, UsageRecord.__table__.c
+    g, t = Grant.__table__.c, UsageTotal.__table__.c
     grant_count = select(func.count()).where(g.user_id == s.user_id).scalar_subquery()
     last_grant = select(func.max(g.created_at)).where(g.user_id == s.user_id).scalar_subquery()
-    last_usage = select(func.max(r.ended_at)).where(r.user_id == s.user_id).scalar_subquery()
+    last_usage = select(t.last_at).where(t.user_id == s.user_id).scalar_subquery()
+    usage_bytes = select(t.uplink + t.downlink).where(t.user_id == s.user_id).scalar_subquery()
     return select(
         s.id,
         s.user_id,
@@ -489,6 +517,7 @@ def _link_query() -> Any:
         grant_count,
         last_grant,
         last_usage,
+        usage_bytes,
     ).join_from(Subscription.__table__, User.__table__, s.user_id == u.id)
 
 
@@ -511,3 +540,14 @@ def find_link(session: Session, column: str, value: str) -> Link:
     if row is None or not same(stored, value):
         raise SubscriptionNotFound()
     return Link(*row)
+
+
+def links_by_id(session: Session, subscription_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Link]:
+    """The links with these ids as `find_link` reads them (missing ones: revoked)."""
+    s = Subscription.__table__.c
+    ids = list(subscription_ids)
+    found: dict[uuid.UUID, Link] = {}
+    for i in range(0, len(ids), 500):
+        rows = session.execute(_LINK_QUERY.where(s.id.in_(ids[i : i + 500])))
+        found.update((link.subscription_id, link) for link in (Link(*row) for row in rows))
+    return found

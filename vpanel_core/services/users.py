@@ -6,13 +6,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vpanel_core import validation
 from vpanel_core.errors import Conflict, NotFound, ValidationError
-from vpanel_core.models import Plan, Subscription, User
+from vpanel_core.models import Plan, Subscription, UsageTotal, User
 from vpanel_core.passwords import hash_password
 from vpanel_core.secrets_util import new_proxy_secret, new_short_code, new_token
 from vpanel_core.services import ledger
@@ -181,6 +181,8 @@ def apply_plan(session: Session, user: User, plan: Plan, *, grant_id: str, sourc
 
 
 def delete_user(session: Session, user: User) -> None:
+    # Day and hour rollups stay (node charts keep the traffic); the totals go with the user.
+    session.execute(delete(UsageTotal).where(UsageTotal.user_id == user.id))
     session.delete(user)
     try:
         session.flush()

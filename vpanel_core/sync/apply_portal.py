@@ -3,9 +3,10 @@
 Operator-owned (desktop wins): plans, nodes and inbounds entirely; on users
 `username, notes, role, enabled, credential, proxy_secret, reset_strategy, node_groups,
 plan_id`. Customer-owned (portal wins once the user exists here): `email,
-email_verified, password_hash, alias, locale` and the subscription token. Grants and
-usage records are unions (insert if absent). Plan fields are kept when the portal has
-a plan purchase for the user newer than the last portal event the desktop had seen.
+email_verified, password_hash, alias, locale` and the subscription token. Grants are
+unions (insert if absent); usage rollups mirror the desktop's. Plan fields are kept
+when the portal has a plan purchase for the user newer than the last portal event the
+desktop had seen.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from vpanel_core.models import Grant, Inbound, Node, Plan, Subscription, UsageRecord, User
-from vpanel_core.sync import capture
+from vpanel_core.models import Grant, Inbound, Node, Plan, Subscription, User
+from vpanel_core.sync import capture, usage_rows
 from vpanel_core.sync.events import PLAN_FIELDS
 from vpanel_core.sync.models import NodeCredential, SyncEvent
 from vpanel_core.sync.publication import INBOUND_COLUMNS, NODE_COLUMNS
@@ -122,4 +123,4 @@ def _recent_plan_purchases(
 
 
 def _usage(session: Session, usage: list[dict[str, Any]]) -> None:
-    upsert(session, UsageRecord, [load(UsageRecord, u) for u in usage])
+    usage_rows.apply(session, usage)

@@ -12,13 +12,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from vpanel_core.models import Grant, Inbound, Node, Plan, Subscription, UsageRecord, User
-from vpanel_core.sync import changes
+from vpanel_core import settings
+from vpanel_core.models import Grant, Inbound, Node, Plan, Subscription, User
+from vpanel_core.sync import changes, usage_rows
 from vpanel_core.sync.node_tokens import pull_token, token_hash
 from vpanel_core.sync.rows import dump, dumper
+from vpanel_core.timeutil import utcnow
 
 NODE_COLUMNS = ("id", "name", "host", "group", "country", "labels", "enabled", "created_at")
 INBOUND_COLUMNS = (
@@ -127,14 +129,6 @@ def _position(model: type[Any], name: str) -> int:
     return [c.name for c in model.__table__.columns].index(name)
 
 
-def usage_of_users(session: Session, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
-    return [
-        dump(record, UsageRecord)
-        for chunk in _chunks(ids)
-        for record in session.scalars(select(UsageRecord).where(UsageRecord.user_id.in_(chunk)))
-    ]
-
-
 def snapshot_page(session: Session, after: str | None, size: int) -> tuple[dict[str, Any], str]:
     """Users after id `after` (the first page also carries every plan and node).
 
@@ -157,12 +151,7 @@ def snapshot_page(session: Session, after: str | None, size: int) -> tuple[dict[
     sub_rows = session.execute(select(subs).where(subs.c.user_id.between(first, last_id)))
     grant_rows = session.execute(select(grants).where(grants.c.user_id.between(first, last_id)))
     body["users"] = _assemble(user_rows, sub_rows, grant_rows)
-    usage = UsageRecord.__table__
-    dump_usage = dumper(UsageRecord)
-    body["usage"] = [
-        dump_usage(row)
-        for row in session.execute(select(usage).where(usage.c.user_id.between(first, last_id)))
-    ]
+    body["usage"] = usage_rows.of_user_range(session, first, last_id, utcnow())
     last = str(last_id) if len(user_rows) == size else ""
     return body, last
 
@@ -209,7 +198,5 @@ def _add_users(session: Session, body: dict[str, Any], ids: set[str]) -> None:
 
 
 def _add_usage(session: Session, body: dict[str, Any], keys: set[str]) -> None:
-    pairs = [(uuid.UUID(k.split(":")[0]), int(k.split(":")[1])) for k in sorted(keys)]
-    for chunk in _chunks(pairs):
-        query = select(UsageRecord).where(tuple_(UsageRecord.node_id, UsageRecord.seq).in_(chunk))
-        body["usage"].extend(dump(r, UsageRecord) for r in session.scalars(query))
+    if keys:
+        body["usage"] = usage_rows.of_changes(session, keys, settings.operator_zone(session))

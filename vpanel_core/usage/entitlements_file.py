@@ -12,7 +12,7 @@ import json
 import shlex
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -22,10 +22,11 @@ from vpanel_core.entitlement import Status
 from vpanel_core.models import UsageCursor, User
 from vpanel_core.services.ledger import entitlements
 from vpanel_core.timeutil import require_aware, utcnow
-from vpanel_core.usage.history import usage_by_node
+from vpanel_core.usage.history import last_nodes
 from vpanel_core.usage.shares import split_allowance
 
-RECENT_DAYS = 7
+# The split treats the node a user was last seen on as carrying all their recent traffic.
+LAST_NODE_WEIGHT = 1 << 30
 
 
 class FileWriter(Protocol):
@@ -49,14 +50,15 @@ def build(
     now = require_aware(now or utcnow())
     cursor = session.get(UsageCursor, node_id)
     derived = entitlements(session, users, now)
-    since = (now - timedelta(days=RECENT_DAYS)).date()
+    last_node = last_nodes(session, [u.id for u in users])
     entries: dict[str, dict[str, int | None]] = {}
     for user in users:
         ent = derived[user.id]
         cut_now = ent.status in (Status.DISABLED, Status.EXPIRED) or ent.expiry is None
         expiry = _ms(now) if cut_now or ent.expiry is None else _ms(ent.expiry)
         peers = list(nodes_of_user.get(user.id, [node_id])) or [node_id]
-        recent = usage_by_node(session, user.id, since, now.date()) if len(peers) > 1 else {}
+        seen_on = last_node.get(user.id)
+        recent = {seen_on: LAST_NODE_WEIGHT} if seen_on is not None else {}
         share = split_allowance(ent.remaining, peers, recent).get(node_id, 0)
         entries[inbound_user_name(user.id)] = {"expiry": expiry, "remaining": share}
     return {

@@ -1,15 +1,15 @@
-"""Dashboard queries over the daily rollup: charts never scan raw usage records."""
+"""Chart queries over the day rollups (per user, per node, everyone)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vpanel_core.models import UsageDaily
+from vpanel_core.models import UsageDaily, UsageNodeDaily, UsageTotal
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,21 +32,26 @@ def usage_per_day(
     node_id: uuid.UUID | None = None,
 ) -> list[DayUsage]:
     """Bytes per operator-local day in [start, end], for one user / node or everyone."""
-    query = (
-        select(UsageDaily.day, func.sum(UsageDaily.uplink), func.sum(UsageDaily.downlink))
-        .where(UsageDaily.day >= start, UsageDaily.day <= end)
-        .group_by(UsageDaily.day)
-        .order_by(UsageDaily.day)
-    )
     if user_id is not None:
-        query = query.where(UsageDaily.user_id == user_id)
-    if node_id is not None:
-        query = query.where(UsageDaily.node_id == node_id)
-    return [DayUsage(day, int(up), int(down)) for day, up, down in session.execute(query)]
+        # Days listed, not ranged: seeks into the (day, user) key instead of a scan.
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        u = UsageDaily
+        query = select(u.day, func.sum(u.uplink), func.sum(u.downlink)).where(
+            u.day.in_(days), u.user_id == user_id
+        )
+    else:
+        n = UsageNodeDaily
+        query = select(n.day, func.sum(n.uplink), func.sum(n.downlink)).where(
+            n.day >= start, n.day <= end
+        )
+        if node_id is not None:
+            query = query.where(n.node_id == node_id)
+    rows = session.execute(query.group_by(query.selected_columns[0]).order_by("day"))
+    return [DayUsage(day, int(up), int(down)) for day, up, down in rows]
 
 
 def top_users(
-    session: Session, start: date, end: date, *, limit: int = 10, node_id: uuid.UUID | None = None
+    session: Session, start: date, end: date, *, limit: int = 10
 ) -> list[tuple[uuid.UUID, int]]:
     """The heaviest users over [start, end], largest first."""
     total = func.sum(UsageDaily.uplink + UsageDaily.downlink)
@@ -57,17 +62,16 @@ def top_users(
         .order_by(total.desc(), UsageDaily.user_id)
         .limit(limit)
     )
-    if node_id is not None:
-        query = query.where(UsageDaily.node_id == node_id)
     return [(user_id, int(value)) for user_id, value in session.execute(query)]
 
 
-def usage_by_node(
-    session: Session, user_id: uuid.UUID, start: date, end: date
-) -> dict[uuid.UUID, int]:
-    query = (
-        select(UsageDaily.node_id, func.sum(UsageDaily.uplink + UsageDaily.downlink))
-        .where(UsageDaily.user_id == user_id, UsageDaily.day >= start, UsageDaily.day <= end)
-        .group_by(UsageDaily.node_id)
-    )
-    return {node_id: int(value) for node_id, value in session.execute(query)}
+def last_nodes(session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """The node each user's latest traffic went through (users never seen are absent)."""
+    found: dict[uuid.UUID, uuid.UUID] = {}
+    for at in range(0, len(user_ids), 500):
+        chunk = user_ids[at : at + 500]
+        query = select(UsageTotal.user_id, UsageTotal.last_node_id).where(
+            UsageTotal.user_id.in_(chunk), UsageTotal.last_node_id.is_not(None)
+        )
+        found.update({user: node for user, node in session.execute(query) if node is not None})
+    return found

@@ -7,9 +7,9 @@ remaining allowance R, a user on k nodes could spend up to k·R. Splitting R ins
     used ≤ allowance + Σ_nodes (cut latency_n × throughput_n)
 
 where cut latency is the enforcer tick plus the API event interval (≈ 2 s by default,
-always < 10 s). The split follows recent usage so a user who lives on one node keeps
-most of the allowance there; every node keeps a floor so moving still works until the
-next sync re-balances.
+always < 10 s). The split favours the node the user's traffic last went through, so a
+user who lives on one node keeps most of the allowance there; every node keeps a floor
+so moving still works until the next sync re-balances.
 """
 
 from __future__ import annotations
