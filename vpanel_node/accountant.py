@@ -9,14 +9,27 @@ difference is the user's new usage. That makes every case below count each byte 
 * a stream reset or helper restart: the offsets come back from the journal, the snapshot
   repeats each live connection's totals, and only totals above the offsets count;
 * closed connections listed again in a later snapshot: remembered (bounded, newest
-  first), so they add nothing; unknown closed ones (closed while the helper was away)
-  count in full;
+  first), so only growth since their CLOSED counts; unknown closed ones (closed while
+  the helper was away) count in full;
 * a sing-box restart: connection ids are new; old ids vanish from the snapshot and their
   offsets are dropped.
 
-What it cannot see: connections that closed and fell out of sing-box's (short) closed
-list while the helper was not subscribed — their bytes since the last count. Hence the
-fast resubscribe: the gap after a sing-box restart is ~0.1 s.
+What sing-box never reports, so nothing can bill it (measured with sing-box 1.14):
+
+* a live connection's last bytes when sing-box stops or reloads: the stream just ends, no
+  CLOSED follows. The supervisor calls `refresh` first (a fresh snapshot of every live
+  connection's totals), so only what moves between that snapshot and sing-box closing
+  the connection is lost: on SIGHUP sing-box re-checks the config before it closes
+  anything, ~5-15 ms of each connection's traffic here (a 1 MB/s download: 6-14 KB per
+  reload; 1-3 MB over 5 connections without the refresh, up to one `interval` each). If
+  the snapshot does not come within REFRESH_TIMEOUT, the reload goes ahead with the old
+  bound. A crash (no refresh possible) keeps it too;
+* bytes counted after a connection's CLOSED was sent: each subscription reads the
+  counters when it builds its own CLOSED event and they can still grow a little (a few
+  KB on ~0.2 % of connections); a later snapshot still listing the connection tops up;
+* connections that closed while the helper was not subscribed and already left sing-box's
+  closed list (at most 1000 entries, emptied at every Go GC). Hence the fast resubscribe:
+  the gap after a sing-box restart is ~0.1 s.
 """
 
 from __future__ import annotations
@@ -32,8 +45,9 @@ from vpanel_node.api_client import ApiClient, ApiEndpoint, ApiError, ConnectionS
 from vpanel_node.journal import ConnState, Journal, UsageLine, read_ack
 from vpanel_node.proto.daemon import Connection, ConnectionEvents, EventType
 
-MAX_CLOSED_REMEMBERED = 4096  # sing-box keeps at most ~1000 closed connections
+MAX_CLOSED_REMEMBERED = 4096  # sing-box lists at most 1000 closed connections
 RETRY_SECONDS = 0.1  # a refused connect to loopback costs microseconds
+REFRESH_TIMEOUT = 1.0  # the longest a reload or stop waits for the last reading
 
 
 def now_ms() -> int:
@@ -160,6 +174,7 @@ class Accountant:
         self.interval = interval
         self.flush_interval = flush_interval
         self.lock = threading.Lock()
+        self.snapshots = threading.Condition(self.lock)  # notified per (re)subscription
         self.listeners: list[Callable[[list[UsageLine]], None]] = []
         self.connected = threading.Event()
         self.subscriptions = 0  # snapshots received: one per (re)subscription
@@ -183,26 +198,49 @@ class Accountant:
             with self.lock:
                 self.journal.compact(acked)
 
+    def refresh(self, timeout: float = REFRESH_TIMEOUT) -> bool:
+        """Count every live connection's bytes up to now; call it right before sing-box
+        reloads or stops. Those end the stream without CLOSED events, so a connection's
+        bytes since its last UPDATE would go unbilled (up to one `interval` of traffic).
+        A new subscription opens with a snapshot of current totals: closing the stream makes
+        the reader resubscribe at once, and the tally takes the growth above its offsets.
+        Bounded by `timeout`, so it never holds a reload (an enforcement cut) back for long;
+        False if no snapshot came in time (then the old bound applies)."""
+        with self.lock:
+            stream, seen = self._stream, self.subscriptions
+        if stream is None or not self.connected.is_set():
+            return False
+        stream.close()
+        with self.snapshots:
+            return self.snapshots.wait_for(lambda: self.subscriptions > seen, timeout)
+
     def _read_stream(self) -> None:
         while not self.stop_event.is_set():
             endpoint = self.resolve() if self.resolve else self.client.endpoint
+            received = False
             try:
                 if endpoint is None:
                     raise ApiError("no api service in config.json yet")
                 self.client.endpoint = endpoint
-                self._stream = self.client.subscribe_connections(self.interval)
-                for batch in self._stream:
+                stream = self.client.subscribe_connections(self.interval)
+                with self.lock:
+                    self._stream = stream
+                for batch in stream:
                     with self.lock:
                         self.tally.apply(batch, now_ms())
-                    if batch.reset:
-                        self.subscriptions += 1
+                        if batch.reset:
+                            self.subscriptions += 1
+                            self.snapshots.notify_all()
+                    received = True
                     self.connected.set()
             except ApiError:
                 pass
             self.connected.clear()
             # Retry fast, no growing backoff: connections that open and close while we are
-            # not subscribed are only recoverable from sing-box's short closed list.
-            self.stop_event.wait(RETRY_SECONDS)
+            # not subscribed are only recoverable from sing-box's short closed list. A stream
+            # that was up (ended by `refresh` or a reload) is retried without any pause.
+            if not received:
+                self.stop_event.wait(RETRY_SECONDS)
 
     def _flush_loop(self) -> None:
         while not self.stop_event.wait(self.flush_interval):

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO
@@ -38,6 +39,13 @@ def catches_sighup(pid: int) -> bool:
     return False
 
 
+def reload_child(child: subprocess.Popen[bytes], settle: Callable[[], object]) -> None:
+    """Bill live connections up to now, then reload: sing-box ends them without a final
+    count, so `settle` (the accountant's refresh) takes one first."""
+    settle()
+    child.send_signal(signal.SIGHUP)
+
+
 def api_port(config: dict[str, Any]) -> int | None:
     for service in config.get("services", []):
         if service.get("type") == "api" and service.get("listen_port"):
@@ -58,6 +66,7 @@ class Supervisor:
         self.last_exit: dict[str, Any] | None = None
         self.reload_requested = False
         self.stop_requested = False
+        self.settle: Callable[[], object] = lambda: None  # before sing-box reloads or stops
 
     def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
         self.reload_requested = True
@@ -76,6 +85,8 @@ class Supervisor:
         self.layout.supervisor_pid.write_text(f"{os.getpid()}\n")
         self._write_state()  # announces this supervisor (bootstrap waits for it)
         usage = start_usage(self.layout.root, self.layout.config)  # journal + enforcement
+        if usage is not None:
+            self.settle = usage.accountant.refresh
         signal.signal(signal.SIGHUP, self._on_hup)
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
@@ -84,9 +95,9 @@ class Supervisor:
                 self._step()
                 time.sleep(TICK)
         finally:
+            self._stop_child()  # first, so the accountant still bills its last bytes
             if usage is not None:
                 usage.stop()
-            self._stop_child()
             self.layout.supervisor_pid.unlink(missing_ok=True)
             self._write_state()
         return 0
@@ -97,7 +108,7 @@ class Supervisor:
             self.reload_requested = False
             self.reloads += 1
             if self.child is not None and self._ready():
-                self.child.send_signal(signal.SIGHUP)
+                reload_child(self.child, self.settle)
             else:
                 # sing-box dies on a SIGHUP before it has fully started ("context canceled"):
                 # a starting instance is replaced by a fresh one reading the current config.
@@ -160,6 +171,7 @@ class Supervisor:
     def _stop_child(self) -> None:
         if self.child is None:
             return
+        self.settle()
         self.child.terminate()
         try:
             self.child.wait(timeout=5)

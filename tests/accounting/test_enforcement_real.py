@@ -84,7 +84,7 @@ def test_over_quota_and_expired_users_are_cut_within_ten_seconds(
         lambda: server.signal(signal.SIGHUP),
         tick=1.0,
     ).start()
-    reference = Reference(lab.endpoint)
+    reference = Reference.subscribe(lab.endpoint)
     try:
         wait_until(accountant.connected.is_set, 10, "accountant subscribed")
         heavy_dl = Downloader(lab, "trojan", heavy)
