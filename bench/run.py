@@ -35,8 +35,18 @@ def machine() -> str:
         mem = f", {kib / 2**20:.0f} GiB RAM"
     return (
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}){mem}, "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}; speed check: {python_speed():.2f} s for 10M "
+        "Python additions (compare runs by it: shared VMs vary up to 2×)"
     )
+
+
+def python_speed() -> float:
+    """A fixed CPU-bound loop, so two runs' absolute figures can be put side by side."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
 
 
 def run_one(script: Path, smoke: bool) -> tuple[str, float, int]:
