@@ -309,6 +309,7 @@ class LeanServing:
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
         self._stopped = threading.Event()
+        self._failing: set[int] = set()  # housekeeping steps whose last run failed
         self._fetches = 0  # counted by `record`, read by the housekeeper to notice idleness
 
     def watch(self, sessions: sessionmaker[Session]) -> None:
@@ -379,11 +380,18 @@ class LeanServing:
             lambda: self._in_unit(lambda s: self.limiter.sync(s, self._limits(), utcnow())),
             self.spool.flush,
         )
-        for step in steps:
+        for number, step in enumerate(steps):
             try:
                 step()
             except Exception:
-                log.warning("serving housekeeping step failed; retrying", exc_info=True)
+                # Once per outage, not once a second for as long as the database is away.
+                if number not in self._failing:
+                    self._failing.add(number)
+                    log.warning("serving housekeeping step failed; retrying", exc_info=True)
+            else:
+                if number in self._failing:
+                    self._failing.discard(number)
+                    log.info("serving housekeeping step recovered")
 
     def _in_unit(self, work: Callable[[Session], None]) -> None:
         with self._unit() as session:

@@ -286,8 +286,11 @@ def _fresh(
     result.received = len(ordered)
     if not ordered:
         return []
-    old = store.runs(node, ordered[0].seq, ordered[-1].seq)
-    fresh = [r for r in ordered if not _covered(old, r.seq)] if old else ordered
+    low, high = ordered[0].seq, ordered[-1].seq
+    old = store.runs(node, low, high)
+    # The usual page continues the last run: nothing in it can be covered already.
+    overlapping = [run for run in old if run[1] >= low and run[0] <= high]
+    fresh = [r for r in ordered if not _covered(overlapping, r.seq)] if overlapping else ordered
     if fresh:
         store.replace_runs(node, old, _merge([*old, *_runs_of([r.seq for r in fresh])]))
     return fresh
