@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from vpanel_core.errors import ValidationError
 
@@ -16,3 +17,8 @@ def require_aware(value: datetime, what: str = "datetime") -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(f"{what} must carry a time zone (got naive {value.isoformat()})")
     return value.astimezone(UTC)
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The instant `day` begins in the operator's zone (day and period boundaries)."""
+    return datetime(day.year, day.month, day.day, tzinfo=tz)

@@ -23,7 +23,7 @@ from vpanel_core import settings
 from vpanel_core.entitlement import Status
 from vpanel_core.models import Node, Payment, UsageDaily, UsageNodeDaily, User
 from vpanel_core.services.user_query import status_snapshot
-from vpanel_core.timeutil import require_aware, utcnow
+from vpanel_core.timeutil import local_midnight, require_aware, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +53,6 @@ class Overview:
     usage_per_day: list[DayValue]
     revenue_per_day: list[DayValue]
     top_users: list[TopUser]
-
-
-def local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=tz)
 
 
 def day_bounds(today: date, days: int, tz: ZoneInfo) -> list[tuple[date, datetime, datetime]]:

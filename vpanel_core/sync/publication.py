@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from vpanel_core import settings
+from vpanel_core.batching import batches
 from vpanel_core.models import Grant, Inbound, Node, Plan, Subscription, User
 from vpanel_core.sync import changes, usage_rows
 from vpanel_core.sync.node_tokens import pull_token, token_hash
@@ -56,11 +57,6 @@ CLIENT_SETTINGS = frozenset(
 IN_CLAUSE = 900
 
 
-def _chunks(items: list[Any]) -> Iterable[list[Any]]:
-    for start in range(0, len(items), IN_CLAUSE):
-        yield items[start : start + IN_CLAUSE]
-
-
 def empty(kind: str) -> dict[str, Any]:
     return {
         "kind": kind,
@@ -93,7 +89,7 @@ def users_payload(session: Session, ids: list[uuid.UUID]) -> list[dict[str, Any]
     """
     users, subs, grants = User.__table__, Subscription.__table__, Grant.__table__
     result: list[dict[str, Any]] = []
-    for chunk in _chunks(ids):
+    for chunk in batches(ids, IN_CLAUSE):
         result.extend(
             _assemble(
                 session.execute(select(users).where(users.c.id.in_(chunk))),

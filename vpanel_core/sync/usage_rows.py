@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vpanel_core.batching import batches, days_between
 from vpanel_core.models import UsageDaily, UsageHourly, UsageTotal
 from vpanel_core.sync.rows import upsert
-from vpanel_core.usage.period import FUTURE_DAYS, HOURLY_RETENTION_DAYS, local_midnight
+from vpanel_core.timeutil import local_midnight
+from vpanel_core.usage.period import FUTURE_DAYS, HOURLY_RETENTION_DAYS
 
 DAYS_KEPT = 400
-_CHUNK = 500
 _VALUES = ("uplink", "downlink")
 
 
@@ -61,10 +62,6 @@ def _totals_query() -> Any:
     return select(t.user_id, t.uplink, t.downlink, t.last_at, t.last_node_id)
 
 
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
 def _hours(start: datetime, end: datetime) -> list[datetime]:
     hours, hour = [], start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     while hour < end:
@@ -80,20 +77,20 @@ def of_user_range(
     """A snapshot page's usage: users with ids in [first, last]."""
     d, h, t = UsageDaily, UsageHourly, UsageTotal
     today = now.astimezone(UTC).date()
-    days = _days(today - timedelta(days=DAYS_KEPT), today + timedelta(days=FUTURE_DAYS))
+    days = days_between(today - timedelta(days=DAYS_KEPT), today + timedelta(days=FUTURE_DAYS))
     hours = _hours(now - timedelta(days=HOURLY_RETENTION_DAYS), now + timedelta(days=FUTURE_DAYS))
     rows = [
         _total(r) for r in session.execute(_totals_query().where(t.user_id.between(first, last)))
     ]
     # Listed keys with a user range: one short index walk per day / hour, not a scan.
-    for at in range(0, len(days), _CHUNK):
+    for some_days in batches(days):
         query = select(d.day, d.user_id, d.uplink, d.downlink).where(
-            d.day.in_(days[at : at + _CHUNK]), d.user_id.between(first, last)
+            d.day.in_(some_days), d.user_id.between(first, last)
         )
         rows.extend(_bucket("daily", "day", r) for r in session.execute(query))
-    for at in range(0, len(hours), _CHUNK):
+    for some_hours in batches(hours):
         hourly = select(h.hour, h.user_id, h.uplink, h.downlink).where(
-            h.hour.in_(hours[at : at + _CHUNK]), h.user_id.between(first, last)
+            h.hour.in_(some_hours), h.user_id.between(first, last)
         )
         rows.extend(_bucket("hourly", "hour", r) for r in session.execute(hourly))
     return rows
@@ -111,11 +108,11 @@ def of_changes(session: Session, keys: Iterable[str], tz: ZoneInfo) -> list[dict
         users.add(user_id)
     ordered = sorted(users)
     rows: list[dict[str, Any]] = []
-    for chunk in _chunked(ordered):
+    for chunk in batches(ordered):
         rows.extend(_total(r) for r in session.execute(_totals_query().where(t.user_id.in_(chunk))))
     for day, ids in sorted(days_of.items()):
         hours = _hours(local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz))
-        for chunk in _chunked(ids):
+        for chunk in batches(ids):
             query = select(d.day, d.user_id, d.uplink, d.downlink).where(
                 d.day == day, d.user_id.in_(chunk)
             )
@@ -125,11 +122,6 @@ def of_changes(session: Session, keys: Iterable[str], tz: ZoneInfo) -> list[dict
             )
             rows.extend(_bucket("hourly", "hour", r) for r in session.execute(hourly))
     return rows
-
-
-def _chunked(items: Sequence[uuid.UUID]) -> Iterable[Sequence[uuid.UUID]]:
-    for at in range(0, len(items), _CHUNK):
-        yield items[at : at + _CHUNK]
 
 
 def apply(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vpanel_core.batching import batches, days_between
 from vpanel_core.models import UsageDaily, UsageNodeDaily, UsageTotal
 
 
@@ -34,7 +35,7 @@ def usage_per_day(
     """Bytes per operator-local day in [start, end], for one user / node or everyone."""
     if user_id is not None:
         # Days listed, not ranged: seeks into the (day, user) key instead of a scan.
-        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        days = days_between(start, end)
         u = UsageDaily
         query = select(u.day, func.sum(u.uplink), func.sum(u.downlink)).where(
             u.day.in_(days), u.user_id == user_id
@@ -68,8 +69,7 @@ def top_users(
 def last_nodes(session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
     """The node each user's latest traffic went through (users never seen are absent)."""
     found: dict[uuid.UUID, uuid.UUID] = {}
-    for at in range(0, len(user_ids), 500):
-        chunk = user_ids[at : at + 500]
+    for chunk in batches(user_ids):
         query = select(UsageTotal.user_id, UsageTotal.last_node_id).where(
             UsageTotal.user_id.in_(chunk), UsageTotal.last_node_id.is_not(None)
         )

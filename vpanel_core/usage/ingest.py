@@ -2,8 +2,8 @@
 
 A record counts once per (node, seq): the sequences applied so far are kept as runs
 (`usage_applied`), so re-applying a page, a node replaying old sequences or two
-collectors racing all find the record already covered. The node cursors are locked
-first, so two collectors of one node take turns. Records naming no known user go to
+collectors racing all find the record already covered: ingestion runs one transaction
+at a time (`_Store.lock_nodes`). Records naming no known user go to
 `usage_unknown` (reported, counted against nobody).
 
 A round (any number of nodes' pages) is summed in memory first, and each rollup then
@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
+from vpanel_core.batching import batches
 from vpanel_core.models import UsageApplied, UsageHourly, User
 from vpanel_core.sync import changes, ordering
 from vpanel_core.sync.usage_rows import change_key
@@ -103,10 +104,11 @@ class _Store:
         return self.session.connection().connection.driver_connection
 
     def lock_nodes(self, nodes: Sequence[uuid.UUID]) -> None:
-        """Make sure each node has a cursor row and hold it (in node order: no deadlocks).
+        """One ingestion at a time, and every node with a cursor row.
 
-        On PostgreSQL one ingestion runs at a time (SQLite has one writer anyway): rounds
-        of different nodes touch the same users' rows, and the MERGE below needs that.
+        PostgreSQL: an advisory lock (rounds of different nodes touch the same users'
+        rows, and the MERGE below has no conflict handling). SQLite: the first insert
+        takes the database's single write lock for the rest of the transaction.
         """
         ordering.serialize(self.session, "usage")
         for node in nodes:
@@ -118,11 +120,6 @@ class _Store:
                 ),
                 {"n": self.key(str(node))},
             )
-            if self.pg:
-                self.session.execute(
-                    text("SELECT 1 FROM usage_cursors WHERE node_id = :n FOR UPDATE"),
-                    {"n": str(node)},
-                )
 
     def known_users(self, keys: set[str]) -> set[str]:
         if not keys:
@@ -141,7 +138,7 @@ class _Store:
     def upsert(
         self, table: str, columns: Sequence[str], key: int, rows: list[tuple[Any, ...]]
     ) -> None:
-        """Insert `rows`, or merge them into the row already there (`_merge_column`).
+        """Insert `rows`, or merge them into the row already there (`_merged`).
 
         The first `key` columns are the primary key.
         """
@@ -179,8 +176,8 @@ class _Store:
         )
         cursor.execute(f"TRUNCATE {stage}")
         with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-            for at in range(0, len(rows), 20_000):
-                copy.write("".join(_copy_line(r) for r in rows[at : at + 20_000]))
+            for some in batches(rows, 20_000):
+                copy.write("".join(_copy_line(r) for r in some))
         match = " AND ".join(f"t.{c} = s.{c}" for c in columns[:key])
         updates = ", ".join(_merged(c, "t", "s") for c in columns[key:])
         values = ", ".join(f"s.{c}" for c in columns)
@@ -223,15 +220,13 @@ class _Store:
 def _merged(column: str, old: str, new: str) -> str:
     """`column = …` merging a new row (alias `new`) into the stored one (alias `old`).
 
-    Bytes add up; the last activity (and its node) only moves forward, so a late record
-    adds its bytes without making the user's last activity older.
+    Bytes add up; the last activity and its node (the other columns merged here) only
+    move forward, so a late record adds its bytes without making last activity older.
     """
     if column in ("uplink", "downlink"):
         return f"{column} = {old}.{column} + {new}.{column}"
-    if column in ("last_at", "last_node_id"):
-        newer = f"{new}.last_at >= {old}.last_at"
-        return f"{column} = CASE WHEN {newer} THEN {new}.{column} ELSE {old}.{column} END"
-    return f"{column} = {new}.{column}"
+    newer = f"{new}.last_at >= {old}.last_at"
+    return f"{column} = CASE WHEN {newer} THEN {new}.{column} ELSE {old}.{column} END"
 
 
 def _copy_line(row: tuple[Any, ...]) -> str:
@@ -239,7 +234,7 @@ def _copy_line(row: tuple[Any, ...]) -> str:
     return "\t".join(map(str, row)) + "\n"
 
 
-def _merge(runs: Iterable[Run]) -> list[Run]:
+def _merge_runs(runs: Iterable[Run]) -> list[Run]:
     merged: list[Run] = []
     for first, last in sorted(runs):
         if merged and first <= merged[-1][1] + 1:
@@ -292,7 +287,7 @@ def _fresh(
     overlapping = [run for run in old if run[1] >= low and run[0] <= high]
     fresh = [r for r in ordered if not _covered(overlapping, r.seq)] if overlapping else ordered
     if fresh:
-        store.replace_runs(node, old, _merge([*old, *_runs_of([r.seq for r in fresh])]))
+        store.replace_runs(node, old, _merge_runs([*old, *_runs_of([r.seq for r in fresh])]))
     return fresh
 
 

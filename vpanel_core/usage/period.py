@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,7 +27,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vpanel_core.batching import batches, days_between
 from vpanel_core.models import UsageDaily, UsageHourly, UsageTotal
+from vpanel_core.timeutil import local_midnight
 
 HOURLY_RETENTION_DAYS = 40
 # A node clock running ahead still has its bytes counted (and reported as skew).
@@ -36,22 +38,8 @@ FUTURE_DAYS = 2
 BULK_USERS = 2000
 # Past this many days one range read beats listing them.
 MAX_LISTED_DAYS = 400
-_CHUNK = 500
 
 Bytes = tuple[int, int]
-
-
-def local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
-
-
-def _chunks(items: Sequence[uuid.UUID]) -> Iterator[Sequence[uuid.UUID]]:
-    for at in range(0, len(items), _CHUNK):
-        yield items[at : at + _CHUNK]
-
-
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def _add(into: dict[uuid.UUID, Bytes], rows: Any, wanted: set[uuid.UUID] | None) -> None:
@@ -67,7 +55,7 @@ def _totals(session: Session, ids: Sequence[uuid.UUID], into: dict[uuid.UUID, By
     if len(ids) > BULK_USERS:
         _add(into, session.execute(query), set(ids))
         return
-    for chunk in _chunks(ids):
+    for chunk in batches(ids):
         _add(into, session.execute(query.where(t.user_id.in_(chunk))), None)
 
 
@@ -91,10 +79,10 @@ def _summed(
         if len(ids) > BULK_USERS:
             _add(into, session.execute(ranged), set(ids))
             return
-        for chunk in _chunks(ids):
+        for chunk in batches(ids):
             _add(into, session.execute(ranged.where(table.user_id.in_(chunk))), None)
         return
-    for chunk in _chunks(ids):
+    for chunk in batches(ids):
         listed = query.where(key.in_(keys), table.user_id.in_(chunk))
         _add(into, session.execute(listed), None)
 
@@ -122,7 +110,7 @@ def _since(
             _summed(session, UsageHourly, UsageHourly.hour, hours, span, ids, into)
     last_day = today + timedelta(days=FUTURE_DAYS)
     if first_day <= last_day:
-        days = _days(first_day, last_day)
+        days = days_between(first_day, last_day)
         _summed(session, UsageDaily, UsageDaily.day, days, (first_day, last_day), ids, into)
 
 
