@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.bench_serving import fetch_all, make_clients, portal_env, seed_database
-from bench.loadgen.harness import ROOT, free_port, server
+from bench.loadgen.harness import ROOT, server
+from tests.fixtures.ports import free_port
 
 PORTAL_TARGET_MB = 300
 DESKTOP_TARGET_MB = 500

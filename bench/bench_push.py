@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.fixtures.clients import sing_box_binary
-from tests.fixtures.sshd import SshdNode, free_ports, keygen
+from tests.fixtures.ports import free_ports
+from tests.fixtures.sshd import SshdNode, keygen
 from vpanel_core.db import transaction
 from vpanel_core.nodes.bootstrap import BootstrapOptions, bootstrap
 from vpanel_core.nodes.fleet import push_nodes

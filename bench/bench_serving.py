@@ -34,9 +34,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bench.loadgen.harness import THREADS, Server, WrkResult, free_port, scratch_postgres, server
+from bench.loadgen.harness import THREADS, Server, WrkResult, scratch_postgres, server
 from bench.loadgen.harness import wrk as run_wrk
 from bench.seed import seed
+from tests.fixtures.ports import free_port
 from vpanel_core.entitlement import Status
 from vpanel_core.formats import FORMATS
 from vpanel_core.models import Subscription, User

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import secrets
-import socket
 import tempfile
 import threading
 import time
@@ -30,6 +29,7 @@ from waitress.server import create_server
 
 from portal.app import create_app
 from portal.config import PortalConfig
+from tests.fixtures.ports import free_port
 from vpanel_core import secretbox
 from vpanel_core.db import transaction
 from vpanel_core.models import Grant, Subscription, User
@@ -96,12 +96,6 @@ def seed(db: Database, count: int) -> list[uuid.UUID]:
                 ],
             )
     return ids
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve_portal(portal_url: str, port: int, codes: Connection) -> None:

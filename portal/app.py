@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal import i18n, sync_api
 from portal.access_spool import AccessSpool, spool_dir
 from portal.billing import init_app as init_payments
+from portal.billing import stop as stop_payments
 from portal.blueprints import account, admin_api, api, auth, billing, dashboard, subscription
 from portal.captcha import make_captcha
 from portal.config import PortalConfig
@@ -91,6 +92,13 @@ def create_app(config: PortalConfig | None = None, *, database: Database | None 
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/lang/<code>", "set_language", set_language)
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Stop the app's background threads (payment poller, serving housekeeper): a stopped
+    portal, or one whose database is about to go away, must not keep polling it."""
+    stop_payments(app)
+    portal_of(app).lean.stop()
 
 
 def open_migrated(url: str) -> Database:

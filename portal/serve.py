@@ -14,9 +14,9 @@ import os
 
 import waitress
 
-from portal.app import create_app
-from portal.billing import stop as stop_payments
+from portal.app import close_app, create_app
 from portal.config import PortalConfig
+from portal.log_writer import move_to_background
 
 log = logging.getLogger("portal")
 
@@ -41,12 +41,20 @@ def main(argv: list[str] | None = None) -> None:
         level=os.environ.get("VPANEL_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    writer = move_to_background()
+    try:
+        run(args.command)
+    finally:
+        writer.stop()
+
+
+def run(command: str) -> None:
     config = PortalConfig.from_env()
     host = os.environ.get("VPANEL_PORTAL_HOST", "127.0.0.1")
     port = int(os.environ.get("VPANEL_PORTAL_PORT", "8080"))
     threads = int(os.environ.get("VPANEL_PORTAL_THREADS", "8"))
     app = create_app(config)
-    if args.command == "pair-code":
+    if command == "pair-code":
         print(app.extensions["vpanel_sync"].issue_pairing_code())
         return
     if not config.public_url:
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
             clear_untrusted_proxy_headers=not config.trusted_proxy_hops,
         )
     finally:
-        stop_payments(app)
+        close_app(app)
 
 
 if __name__ == "__main__":

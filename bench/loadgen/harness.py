@@ -7,14 +7,13 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,13 +28,6 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/{name}"
 THREADS = 8
 #: portal/serve.py's default VPANEL_PORTAL_CONNECTIONS (waitress connection_limit, backlog)
 CONNECTIONS = 1000
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(slots=True)

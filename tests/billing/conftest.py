@@ -83,8 +83,8 @@ class LivePortal:
 
 @pytest.fixture
 def live_portal(shop: Shop) -> Iterator[LivePortal]:
-    from portal.app import create_app
-    from portal.billing import configure, stop
+    from portal.app import close_app, create_app
+    from portal.billing import configure
     from portal.config import PortalConfig
     from portal.session_auth import SESSION_COOKIE, issue
 
@@ -99,7 +99,7 @@ def live_portal(shop: Shop) -> Iterator[LivePortal]:
     http.cookies.set(SESSION_COOKIE, token, domain="127.0.0.1")
     yield LivePortal(app, f"http://127.0.0.1:{server.server_port}", http, claims.csrf)
     http.close()
-    stop(app)
+    close_app(app)
     server.shutdown()
     thread.join(timeout=10)
     server.server_close()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 from PySide6.QtCore import QTimer
 from sqlalchemy import func, select
 
+from tests.fixtures.ports import free_port
 from tests.fixtures.qt import save_screenshot
 from vpanel_core.models import Inbound, Node
 from vpanel_core.nodes.inbound_secrets import NewInbound
@@ -20,12 +19,6 @@ FAKE_KEY = (
 )
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def make_screen(ctx, qtbot) -> NodesScreen:
     screen = NodesScreen(ctx)
     qtbot.addWidget(screen)
@@ -37,7 +30,7 @@ def make_screen(ctx, qtbot) -> NodesScreen:
 def test_added_node_stores_ssh_key_encrypted_and_asks_to_pin_host_key(
     desktop_ctx, qtbot, monkeypatch
 ):
-    port = closed_port()
+    port = free_port()
     screen = make_screen(desktop_ctx, qtbot)
     messages: list[str] = []
     desktop_ctx.bus.status_message.connect(messages.append)
@@ -95,7 +88,7 @@ def test_push_to_unreachable_nodes_reports_failure_per_node_and_gui_stays_live(d
     with desktop_ctx.write() as session:
         for name in ("down-a", "down-b"):
             node = nodes.create_node(
-                session, nodes.NewNode(name=name, host="127.0.0.1", ssh_port=closed_port())
+                session, nodes.NewNode(name=name, host="127.0.0.1", ssh_port=free_port())
             )
             node.host_key = (
                 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
@@ -150,7 +143,7 @@ def test_cancel_skips_nodes_not_started(desktop_ctx, qtbot, monkeypatch):
 def test_status_of_unreachable_node_is_reported_as_failed(desktop_ctx, qtbot):
     with desktop_ctx.write() as session:
         node = nodes.create_node(
-            session, nodes.NewNode(name="gone", host="127.0.0.1", ssh_port=closed_port())
+            session, nodes.NewNode(name="gone", host="127.0.0.1", ssh_port=free_port())
         )
         node.host_key = (
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"

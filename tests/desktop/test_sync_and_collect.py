@@ -1,33 +1,32 @@
-"""The desktop's sync wiring against a real waitress portal, and "Collect usage" against a
-node that does not answer: pairing shows "paired", Sync now (Ctrl+Shift+S) publishes a
-user created in the app, a dead node fails on its own row while the GUI keeps painting."""
+"""The desktop's sync wiring against a real waitress portal, and "Collect usage" against
+real and dead nodes: pairing shows "paired", Sync now (Ctrl+Shift+S) publishes a user
+created in the app, a dead node fails on its own row while the GUI keeps painting and the
+live nodes are collected in one round."""
 
 from __future__ import annotations
 
-import socket
+from pathlib import Path
 
 import requests
 from PySide6.QtCore import Qt, QTimer
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from tests.accounting.helpers import install_journal_helper
 from tests.fixtures.portal import LiveServer
+from tests.fixtures.ports import free_port
 from tests.fixtures.qt import save_screenshot
-from vpanel_core.models import Subscription, User
+from tests.fixtures.sshd import Fleet
+from vpanel_core.models import Node, Subscription, UsageTotal, User
 from vpanel_core.services import nodes
 from vpanel_core.services.users import NewUser, create_user
 from vpanel_core.sync.portal_side import PortalSync
 from vpanel_desktop.screens.nodes import NodesScreen
 from vpanel_desktop.screens.settings import SettingsScreen
-from vpanel_desktop.workers import FAILED
+from vpanel_desktop.workers import FAILED, OK
+from vpanel_node.journal import Journal, read_ack
 
 FAKE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAfake\n-----END OPENSSH PRIVATE KEY-----"
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pairing_code(portal: LiveServer) -> str:
@@ -69,7 +68,7 @@ def test_collect_usage_from_unreachable_node_fails_per_node_and_gui_stays_live(
 ) -> None:
     with desktop_ctx.write() as session:
         node = nodes.create_node(
-            session, nodes.NewNode(name="down-1", host="127.0.0.1", ssh_port=closed_port())
+            session, nodes.NewNode(name="down-1", host="127.0.0.1", ssh_port=free_port())
         )
         node.host_key = HOST_KEY
         node.ssh_key_ref = desktop_ctx.box.seal(FAKE_KEY)
@@ -88,4 +87,37 @@ def test_collect_usage_from_unreachable_node_fails_per_node_and_gui_stays_live(
     state, message = dialog.model.state("down-1")
     assert state == FAILED and message
     assert "0 succeeded, 1 failed" in dialog.summary.text()
+    dialog.accept()
+
+
+def test_collect_usage_collects_live_nodes_in_one_round_and_fails_the_dead_one_alone(
+    desktop_ctx, qtbot, sshd_factory, ssh_client_key
+) -> None:
+    fleet = Fleet(desktop_ctx.database, sshd_factory, ssh_client_key)
+    user = str(fleet.add_user("frank"))
+    names = ("edge-1", "edge-2", "edge-down")
+    node_ids = {name: fleet.add_node(name, bootstrap=False) for name in names}
+    for node_id in node_ids.values():
+        with desktop_ctx.write() as session:  # sealed, as the app stores keys
+            node = session.get(Node, node_id)
+            assert node is not None
+            node.ssh_key_ref = desktop_ctx.box.seal(ssh_client_key.read_text())
+        journal = Journal(install_journal_helper(fleet.sshd[node_id].remote_dir)).open()
+        journal.append([(user, 100, 1000, 1, 2), (user, 10, 100, 3, 4)], {}, [])
+    fleet.sshd[node_ids["edge-down"]].drop()
+    screen = NodesScreen(desktop_ctx)
+    qtbot.addWidget(screen)
+
+    dialog = screen.collect_usage()
+    assert dialog is not None
+    qtbot.waitUntil(lambda: not dialog.running, timeout=60_000)
+
+    assert "2 succeeded, 1 failed" in dialog.summary.text(), dialog.model.rows
+    for name in ("edge-1", "edge-2"):
+        state, message = dialog.model.state(name)
+        assert state == OK and "2 records applied" in message and "entitlements" in message
+        assert read_ack(Path(fleet.sshd[node_ids[name]].remote_dir) / "usage") == 2
+    assert dialog.model.state("edge-down")[0] == FAILED
+    with desktop_ctx.read() as session:
+        assert session.scalar(select(func.sum(UsageTotal.downlink))) == 2 * 1100
     dialog.accept()

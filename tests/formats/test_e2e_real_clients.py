@@ -20,7 +20,8 @@ import pytest
 import requests
 import yaml
 
-from tests.fixtures.clients import ORIGIN_BODY, free_port, run_mihomo, run_sing_box
+from tests.fixtures.clients import ORIGIN_BODY, run_mihomo, run_sing_box
+from tests.fixtures.ports import free_port
 from tests.formats.samples import random_ss2022_key
 from vpanel_core.formats import FormatOptions, get_format
 from vpanel_core.proxies import ClientProxy, Protocol, Tls, Transport

@@ -11,7 +11,8 @@ from typing import Any
 
 import requests
 
-from tests.fixtures.clients import free_port, run_sing_box
+from tests.fixtures.clients import run_sing_box
+from tests.fixtures.ports import free_port
 from tests.fixtures.sshd import Fleet
 from vpanel_core.client_view import user_proxies
 from vpanel_core.db import transaction

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 import pytest
 
 from tests.fixtures.clients import ORIGIN_BODY, http_origin
-from tests.fixtures.sshd import Fleet, SshdNode, free_ports
+from tests.fixtures.ports import free_ports
+from tests.fixtures.sshd import Fleet, SshdNode
 from tests.nodes.clients import client_for
 from vpanel_core.nodes.bootstrap import BootstrapOptions, bootstrap
 from vpanel_core.nodes.ssh import SshTarget, fetch_host_key

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.clients import ORIGIN_BODY, http_origin
-from tests.fixtures.sshd import Fleet, free_ports, pid_alive
+from tests.fixtures.ports import free_ports
+from tests.fixtures.sshd import Fleet, pid_alive
 from tests.nodes.clients import client_for, fetch
 from vpanel_core.db import transaction
 from vpanel_core.models import Inbound, Node

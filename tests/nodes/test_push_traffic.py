@@ -14,10 +14,11 @@ import pytest
 import requests
 import yaml
 
-from portal.app import create_app
+from portal.app import close_app, create_app
 from portal.config import PortalConfig
-from tests.fixtures.clients import ORIGIN_BODY, free_port, http_origin, run_mihomo, run_sing_box
-from tests.fixtures.sshd import Fleet, free_ports
+from tests.fixtures.clients import ORIGIN_BODY, http_origin, run_mihomo, run_sing_box
+from tests.fixtures.ports import free_port, free_ports
+from tests.fixtures.sshd import Fleet
 from vpanel_core.db import transaction
 from vpanel_core.models import Subscription, User
 from vpanel_core.nodes.push import Outcome
@@ -60,8 +61,11 @@ def subscription(fleet: Fleet, user_id: Any, fmt: str) -> str:
     with transaction(fleet.db.sessions) as session:
         token = session.query(Subscription).filter_by(user_id=user_id).one().token
     config = PortalConfig(database_url=str(fleet.db.engine.url), secret_key="k" * 40)
-    client = create_app(config, database=fleet.db).test_client()
-    response = client.get(f"/api/subscription/{token}?format={fmt}")
+    app = create_app(config, database=fleet.db)
+    try:
+        response = app.test_client().get(f"/api/subscription/{token}?format={fmt}")
+    finally:
+        close_app(app)
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_data(as_text=True)
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.clients import sing_box_binary
-from tests.fixtures.sshd import free_ports, kill_pid, pid_alive, wait_until
+from tests.fixtures.ports import free_ports
+from tests.fixtures.sshd import kill_pid, pid_alive, wait_until
 from vpanel_node.layout import Layout, read_json, read_pid
 from vpanel_node.systemd import unit_text
 

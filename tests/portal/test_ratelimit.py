@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 
-from portal.app import create_app
+from portal.app import close_app, create_app
 from tests.fixtures.portal import (
     PASSWORD,
     body,
@@ -119,6 +119,7 @@ def two_instances(pg_url: str, smtp_server: Mailbox) -> Iterator[tuple[Flask, Fl
     truncate_all(apps[0].extensions["vpanel"].database.engine)
     yield apps[0], apps[1]
     for app in apps:
+        close_app(app)
         app.extensions["vpanel"].database.engine.dispose()
 
 

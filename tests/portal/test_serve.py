@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from tests.fixtures.smtp import free_port
+from tests.fixtures.ports import free_port
 
 
 def test_serve_migrates_listens_and_masks_secrets_in_its_log(tmp_path: Path):

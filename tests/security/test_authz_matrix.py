@@ -21,7 +21,7 @@ import jwt
 import pytest
 from flask import Flask
 
-from portal.app import create_app
+from portal.app import close_app, create_app
 from portal.session_auth import SESSION_COOKIE
 from tests.fixtures.portal import make_config
 from tests.security.world import Person, browser, open_shop, order_for, order_status, person
@@ -141,6 +141,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     app = create_app(make_config(f"sqlite:///{path}"))
     app.testing = True
     yield app
+    close_app(app)
     app.extensions["vpanel"].database.engine.dispose()
 
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from portal.app import create_app
+from portal.app import close_app, create_app
 from portal.config import CaptchaSettings
 from tests.fixtures.portal import make_config
 from tests.fixtures.portal_process import SiteverifyStub
@@ -81,6 +81,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, siteverify: SiteverifyStub) ->
     app.testing = True
     open_shop(app)
     yield app
+    close_app(app)
     app.extensions["vpanel"].database.engine.dispose()
 
 

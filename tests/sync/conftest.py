@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask
 
-from portal.app import create_app
+from portal.app import close_app, create_app
 from tests.fixtures.portal import make_config
 from vpanel_core import secretbox
 from vpanel_core.runtime import Database, open_database
@@ -77,10 +77,11 @@ def desktop_db(tmp_path: Path) -> Iterator[Database]:
 
 
 @pytest.fixture
-def portal_app(database: Database) -> Flask:
+def portal_app(database: Database) -> Iterator[Flask]:
     app = create_app(make_config(str(database.engine.url)), database=database)
     app.testing = True
-    return app
+    yield app
+    close_app(app)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from waitress import wasyncore
 from waitress.server import create_server
 
-from tests.fixtures.smtp import free_port
+from tests.fixtures.ports import free_port
 from tests.sync.conftest import Pair
 from tests.sync.test_faults import assert_converged
 from tests.sync.world import register_and_pay, seed_desktop

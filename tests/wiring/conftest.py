@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.app import create_app
+from portal.app import close_app, create_app
 from tests.fixtures.portal import LiveServer, make_config, start_server
 from vpanel_core.runtime import Database
 from vpanel_core.sync.portal_side import PortalSync
@@ -39,4 +39,5 @@ def portal(tmp_path: Path) -> Iterator[Portal]:
     server, stop = start_server(app)
     yield Portal(server)
     stop()
+    close_app(app)
     app.extensions["vpanel"].database.engine.dispose()

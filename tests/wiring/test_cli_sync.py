@@ -3,7 +3,9 @@ real sshd nodes, run the way an operator types them (`cli.main`, own database UR
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,11 @@ from vpanel_core import cli, credentials
 from vpanel_core.models import Subscription, User
 
 pytestmark = pytest.mark.e2e
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
@@ -75,8 +82,12 @@ def test_node_collect_refreshes_entitlements_and_reports_an_unreachable_node(
     # dave (10 GiB, nothing used) may use both enabled nodes: this one holds half.
     assert entitled[credentials.inbound_user_name(user_id)]["remaining"] == 5 << 30
 
+    terminal = Terminal()  # progress is drawn only on a terminal
+    monkeypatch.setattr(sys, "stderr", terminal)
     code, rows, _ = run(capsys, "node", "collect")
     assert code == 1 and isinstance(rows, list)
     by_node = {r["node"]: r for r in rows}
     assert by_node["edge-up"]["ok"] is True
     assert by_node["edge-down"]["ok"] is False and by_node["edge-down"]["error"]
+    last_line = terminal.getvalue().rstrip("\n").rsplit("\r", 1)[-1]
+    assert f"[{'#' * cli.NodeProgress.WIDTH}] 2/2" in last_line

@@ -16,8 +16,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from tests.fixtures.clients import ORIGIN_BODY, free_port, http_origin, run_sing_box
-from tests.fixtures.sshd import Fleet, free_ports, wait_until
+from tests.fixtures.clients import ORIGIN_BODY, http_origin, run_sing_box
+from tests.fixtures.ports import free_port, free_ports
+from tests.fixtures.sshd import Fleet, wait_until
 from tests.sync.world import register_and_pay
 from tests.wiring.conftest import Portal
 from vpanel_core import credentials, secretbox
