@@ -1,6 +1,7 @@
 """`vpanel-portal`: the portal on waitress, configured from the environment.
 
-VPANEL_PORTAL_HOST (127.0.0.1), VPANEL_PORTAL_PORT (8080), VPANEL_PORTAL_THREADS (8);
+VPANEL_PORTAL_HOST (127.0.0.1), VPANEL_PORTAL_PORT (8080), VPANEL_PORTAL_THREADS (8),
+VPANEL_PORTAL_CONNECTIONS (1000: open client connections, and the listen backlog);
 DATABASE_URL or VPANEL_DATABASE_URL for PostgreSQL, else the local SQLite database.
 The schema is migrated on start (idempotent, safe with several processes: Alembic runs
 in one transaction per process and revisions are skipped once applied).
@@ -16,9 +17,11 @@ import waitress
 
 from portal.app import close_app, create_app
 from portal.config import PortalConfig
-from portal.log_writer import move_to_background
+from portal.log_writer import AtMostEvery, move_to_background, tune_logging
 
 log = logging.getLogger("portal")
+#: how often waitress may say its task queue is backed up (it says so on every request)
+QUEUE_WARNING_SECONDS = 60.0
 
 
 def database_label(url: str) -> str:
@@ -41,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         level=os.environ.get("VPANEL_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    tune_logging()
+    logging.getLogger("waitress.queue").addFilter(AtMostEvery(QUEUE_WARNING_SECONDS))
     writer = move_to_background()
     try:
         run(args.command)
@@ -53,6 +58,7 @@ def run(command: str) -> None:
     host = os.environ.get("VPANEL_PORTAL_HOST", "127.0.0.1")
     port = int(os.environ.get("VPANEL_PORTAL_PORT", "8080"))
     threads = int(os.environ.get("VPANEL_PORTAL_THREADS", "8"))
+    connections = int(os.environ.get("VPANEL_PORTAL_CONNECTIONS", "1000"))
     app = create_app(config)
     if command == "pair-code":
         print(app.extensions["vpanel_sync"].issue_pairing_code())
@@ -74,6 +80,8 @@ def run(command: str) -> None:
             host=host,
             port=port,
             threads=threads,
+            connection_limit=connections,
+            backlog=connections,
             ident="vpanel",
             clear_untrusted_proxy_headers=not config.trusted_proxy_hops,
         )

@@ -172,9 +172,13 @@ def scratch_postgres() -> Iterator[str]:
 
 
 def serve_waitress(app: object, port: int) -> None:
-    """Serve `app` with the portal's waitress settings (portal/serve.py)."""
+    """Serve `app` with the portal's waitress settings (portal/serve.py); waitress's
+    per-request queue warning is silenced, as the portal rate-limits it to one a minute."""
+    import logging
+
     import waitress
 
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     waitress.serve(
         app,
         host="127.0.0.1",

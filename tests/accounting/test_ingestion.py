@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -9,10 +10,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tests.accounting.helpers import REPO, LocalShell, make_node, make_users
 from vpanel_core.db import transaction
@@ -46,6 +49,8 @@ from vpanel_core.usage.schema import UsageLine
 from vpanel_node.journal import Journal, read_ack
 
 UTC_ZONE = ZoneInfo("UTC")
+# Ingestion writes through raw driver cursors: their errors are not wrapped.
+DRIVER_ERRORS = (DBAPIError, sqlite3.Error, psycopg.Error)
 
 
 def _ms(year: int, month: int, day: int, hour: int) -> int:
@@ -298,3 +303,34 @@ def test_two_collectors_racing_on_one_node_count_each_record_once(database: Data
     assert sorted(applied) == [0, 20]
     with database.sessions() as s:
         assert s.scalar(select(func.sum(UsageTotal.downlink))) == 200
+
+
+def test_a_write_failing_mid_round_applies_nothing_and_the_retry_counts_once(
+    database: Database,
+) -> None:
+    """The rollups are written by a thread of their own while the round is summed: a
+    failure in any of them (here the totals table is missing) must still lose the
+    whole round, cursor runs included, so the node's retry applies it exactly once."""
+    with transaction(database.sessions) as s:
+        users = make_users(s, 3)
+        node = make_node(s)
+    t = _ms(2026, 3, 1, 12)
+    page = [UsageLine(i + 1, str(u.id), 10, 100, t, t + 1000) for i, u in enumerate(users)]
+    with database.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE usage_totals RENAME TO usage_totals_away"))
+    try:
+        with pytest.raises(DRIVER_ERRORS), transaction(database.sessions) as s:
+            apply_round(s, {node.id: page}, UTC_ZONE)
+    finally:
+        with database.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE usage_totals_away RENAME TO usage_totals"))
+    with database.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(UsageHourly)) == 0
+        assert s.scalar(select(func.count()).select_from(UsageDaily)) == 0
+        assert s.scalars(select(UsageApplied)).all() == []
+    with transaction(database.sessions) as s:
+        result = apply_round(s, {node.id: page}, UTC_ZONE)[node.id]
+    assert (result.applied, result.duplicates) == (3, 0)
+    with database.sessions() as s:
+        assert s.scalar(select(func.sum(UsageTotal.downlink))) == 300
+        assert s.scalar(select(func.sum(UsageDaily.uplink))) == 30

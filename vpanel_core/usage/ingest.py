@@ -17,7 +17,8 @@ import bisect
 import gc
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -175,9 +176,11 @@ class _Store:
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
         )
         cursor.execute(f"TRUNCATE {stage}")
+        # COPY text: every value here is a number, uuid, date or timestamp (no escaping).
+        line = "\t".join(["%s"] * len(columns)) + "\n"
         with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
             for some in batches(rows, 20_000):
-                copy.write("".join(_copy_line(r) for r in some))
+                copy.write("".join([line % r for r in some]))
         match = " AND ".join(f"t.{c} = s.{c}" for c in columns[:key])
         updates = ", ".join(_merged(c, "t", "s") for c in columns[key:])
         values = ", ".join(f"s.{c}" for c in columns)
@@ -227,11 +230,6 @@ def _merged(column: str, old: str, new: str) -> str:
         return f"{column} = {old}.{column} + {new}.{column}"
     newer = f"{new}.last_at >= {old}.last_at"
     return f"{column} = CASE WHEN {newer} THEN {new}.{column} ELSE {old}.{column} END"
-
-
-def _copy_line(row: tuple[Any, ...]) -> str:
-    """One COPY text line: every value here is a number, uuid, date or timestamp."""
-    return "\t".join(map(str, row)) + "\n"
 
 
 def _merge_runs(runs: Iterable[Run]) -> list[Run]:
@@ -412,6 +410,41 @@ def _add(into: dict[Any, list[int]], key: Any, up: int, down: int) -> None:
         row[1] += down
 
 
+class _Writes:
+    """The round's writes, in order, on one thread of their own while the caller builds
+    the next table's rows: the database works (on another core) while Python sums.
+
+    The caller's session is used by that thread alone until `wait`, which re-raises the
+    first failure; the writes after a failure are skipped (the transaction is lost)."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vpanel-ingest")
+        self._pending: list[Future[None]] = []
+        self._failed = False
+
+    def __enter__(self) -> _Writes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            for future in self._pending:
+                future.result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def submit(self, write: Callable[..., object], *args: Any) -> None:
+        self._pending.append(self._pool.submit(self._run, write, args))
+
+    def _run(self, write: Callable[..., object], args: tuple[Any, ...]) -> None:
+        if self._failed:
+            return
+        try:
+            write(*args)
+        except BaseException:
+            self._failed = True
+            raise
+
+
 def _write(
     store: _Store,
     sums: Sums,
@@ -420,47 +453,66 @@ def _write(
     canonical: dict[str, str],
 ) -> None:
     stamps = {ms: _stamp(ms) for ms in {hour for _, (hour, _) in sums}}
-    # A bucket's hour fixes its day, so (user, hour) is already unique in `sums`.
-    hourly: list[tuple[Any, ...]] = []
-    daily: dict[tuple[str, str], list[int]] = {}
-    totals: dict[str, list[Any]] = {}
-    for (user, (hour, day)), (up, down, last, node) in sums.items():
-        hourly.append((stamps[hour], user, up, down))
-        same_day = daily.get((user, day))
-        if same_day is None:
-            daily[(user, day)] = [up, down]
-        else:
-            same_day[0] += up
-            same_day[1] += down
-        total = totals.get(user)
-        if total is None:
-            totals[user] = [up, down, last, node]
-        else:
-            total[0] += up
-            total[1] += down
-            if last >= total[2]:
-                total[2], total[3] = last, node
-    ends = {ms: _stamp(ms) for ms in {total[2] for total in totals.values()}}
-    store.upsert("usage_hourly", ("hour", "user_id", "uplink", "downlink"), 2, hourly)
-    store.upsert(
-        "usage_daily",
-        ("day", "user_id", "uplink", "downlink"),
-        2,
-        [(d, u, a, b) for (u, d), (a, b) in daily.items()],
-    )
-    store.upsert(
-        "usage_node_daily",
-        ("day", "node_id", "uplink", "downlink"),
-        2,
-        [(d, n, a, b) for (d, n), (a, b) in per_node.items()],
-    )
-    store.upsert(
-        "usage_totals",
-        ("user_id", "uplink", "downlink", "last_at", "last_node_id"),
-        1,
-        [(u, a, b, ends[t], n) for u, (a, b, t, n) in totals.items()],
-    )
-    # Hours past retention live on in the days; dropping them here keeps the table bounded.
+    with _Writes() as writes:
+        # A bucket's hour fixes its day, so (user, hour) is already unique in `sums`.
+        writes.submit(
+            store.upsert,
+            "usage_hourly",
+            ("hour", "user_id", "uplink", "downlink"),
+            2,
+            [
+                (stamps[hour], user, up, down)
+                for (user, (hour, _)), (up, down, _, _) in sums.items()
+            ],
+        )
+        daily: dict[tuple[str, str], list[int]] = {}
+        totals: dict[str, list[Any]] = {}
+        for (user, (_, day)), (up, down, last, node) in sums.items():
+            same_day = daily.get((user, day))
+            if same_day is None:
+                daily[(user, day)] = [up, down]
+            else:
+                same_day[0] += up
+                same_day[1] += down
+            total = totals.get(user)
+            if total is None:
+                totals[user] = [up, down, last, node]
+            else:
+                total[0] += up
+                total[1] += down
+                if last >= total[2]:
+                    total[2], total[3] = last, node
+        writes.submit(
+            store.upsert,
+            "usage_daily",
+            ("day", "user_id", "uplink", "downlink"),
+            2,
+            [(d, u, a, b) for (u, d), (a, b) in daily.items()],
+        )
+        writes.submit(
+            store.upsert,
+            "usage_node_daily",
+            ("day", "node_id", "uplink", "downlink"),
+            2,
+            [(d, n, a, b) for (d, n), (a, b) in per_node.items()],
+        )
+        ends = {ms: _stamp(ms) for ms in {total[2] for total in totals.values()}}
+        writes.submit(
+            store.upsert,
+            "usage_totals",
+            ("user_id", "uplink", "downlink", "last_at", "last_node_id"),
+            1,
+            [(u, a, b, ends[t], n) for u, (a, b, t, n) in totals.items()],
+        )
+        writes.submit(_drop_old_hours, store, unknown)
+        # The portal learns of new usage per user and day, like any other published change.
+        marks = [("usage", change_key(canonical[u], d)) for u, d in daily]
+        writes.submit(changes.mark, store.session, marks)
+
+
+def _drop_old_hours(store: _Store, unknown: list[tuple[Any, ...]]) -> None:
+    """Hours past retention live on in the days; dropping them keeps the table bounded.
+    Also stores the records of unknown users."""
     cutoff = utcnow() - timedelta(days=HOURLY_RETENTION_DAYS)
     store.session.execute(delete(UsageHourly).where(UsageHourly.hour < cutoff))
     if unknown:
@@ -471,11 +523,6 @@ def _write(
             ),
             [dict(zip(("n", "s", "u", "a", "b", "t0", "t1"), row, strict=True)) for row in unknown],
         )
-    # The portal learns of new usage per user and day, like any other published change.
-    changes.mark(
-        store.session,
-        (("usage", change_key(canonical[u], d)) for u, d in daily),
-    )
 
 
 def apply_records(
