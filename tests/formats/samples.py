@@ -272,3 +272,19 @@ def client_proxies(
 
 def random_ss2022_key(size: int = 16) -> str:
     return base64.b64encode(os.urandom(size)).decode()
+
+
+# Strings a YAML emitter must quote or escape: YAML 1.1 and 1.2 keywords in several
+# cases, numbers, dates and sexagesimals, indicators, `: ` and ` #`, edge spaces, breaks
+# (incl. NEL, LS, PS), controls, the BOM, non-characters, and names as operators type them.
+TRICKY_STRINGS = [
+    *("y", "Y", "n", "N", "yes", "No", "ON", "off", "True", "FALSE", "null", "NULL", "~", ""),
+    *("0", "-1", "+1", "017", "0o17", "0x1F", "0b101", "1_000", "1e3", "1.0", "6.8523015e+5"),
+    *(".inf", "-.Inf", ".NaN", "1:20", "190:20:30", "2001-12-14", "2001-12-14t21:59:43.10-05:00"),
+    *("<<", "=", "- x", "-", "? x", "?", ": x", ":", "a: b", "key:", "a #b", "#c", "a#b"),
+    *("&a", "*a", "!t", "!!str", "|", ">", "'q'", '"q"', "%x", "@x", "`x", "[x]", "{x}", ",x"),
+    *(" lead", "trail ", " ", "\t", "tab\there", "line\nbreak", "cr\rlf", "\r\n", "end\n"),
+    *("nel\x85", "ls\u2028", "ps\u2029", "\ufeffbom", "nul\x00", "bell\x07", "esc\x1b"),
+    *("del\x7f", "c1\x9b", "nbsp\xa0", "\ufffe", "\uffff", "back\\slash"),
+    *("🇩🇪 Node 1", "香港 01", "a,b", "http://x:80/?q=1#f", "p@ss:word", "x" * 200),
+]

@@ -6,22 +6,28 @@ this build"). For those we (1) validate the *whole* config, reality block includ
 against the JSON schema printed by this very binary (`sing-box schema`, present in
 1.14.4), and (2) run `sing-box check` on the same config with only the `utls`/`reality`
 blocks removed. mihomo has REALITY built in, so Clash Meta output is checked as is.
+Stash has no Linux build; its profile (the same emitter, Clash keys) goes through
+`mihomo -t` for syntax and structure.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.clients import mihomo_check, sing_box_check
-from tests.formats.samples import MATRIX, PUBKEY, client_proxies
+from tests.fixtures.clients import mihomo_check, run_mihomo, sing_box_check
+from tests.fixtures.ports import free_port
+from tests.formats.samples import MATRIX, PUBKEY, TRICKY_STRINGS, client_proxies
 from tests.formats.schema_lite import SchemaValidator
 from vpanel_core.formats import FormatOptions, get_format
 from vpanel_core.proxies import ClientProxy
@@ -91,14 +97,54 @@ def test_mihomo_accepts_each_protocol_clash_meta(proxy, tmp_path):
     assert_mihomo_accepts("clash_meta", [proxy], tmp_path)
 
 
-@pytest.mark.parametrize("fmt", ["clash_meta", "clash"])
+@pytest.mark.parametrize("fmt", ["clash_meta", "clash", "stash"])
 def test_mihomo_accepts_full_profile(fmt, tmp_path):
     assert_mihomo_accepts(fmt, MATRIX, tmp_path)
 
 
-@pytest.mark.parametrize("fmt", ["clash_meta", "clash"])
+@pytest.mark.parametrize("fmt", ["clash_meta", "clash", "stash"])
 def test_mihomo_accepts_empty_profile(fmt, tmp_path):
     assert_mihomo_accepts(fmt, [], tmp_path)
+
+
+def _provider_names(controller: str, timeout: float = 10.0) -> list[str]:
+    """Proxy names of the `sub` provider, once mihomo has loaded it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = requests.get(f"{controller}/providers/proxies/sub", timeout=3)
+        response.raise_for_status()
+        names = [p["name"] for p in response.json()["proxies"]]
+        if names or time.monotonic() > deadline:
+            return names
+        time.sleep(0.05)
+
+
+@pytest.mark.e2e
+def test_mihomo_reads_back_tricky_names_exactly(tmp_path):
+    """mihomo's go-yaml (YAML 1.2) reads our plain, quoted and escaped strings as PyYAML
+    does: a profile whose proxy names are YAML keywords, numbers, indicators, breaks and
+    controls, loaded as a file provider, lists the very same names in mihomo's API."""
+    names = [s for s in TRICKY_STRINGS if s]  # an empty name becomes the protocol's
+    proxies = [
+        replace(MATRIX[i % len(MATRIX)], id=str(i), name=name) for i, name in enumerate(names)
+    ]
+    (tmp_path / "sub.yaml").write_bytes(get_format("clash_meta").generate(proxies, FormatOptions()))
+    mixed, api = free_port(), free_port()
+    config = {
+        "mixed-port": mixed,
+        "bind-address": "127.0.0.1",
+        "allow-lan": False,
+        "log-level": "info",
+        "external-controller": f"127.0.0.1:{api}",
+        "geo-auto-update": False,
+        "proxy-providers": {
+            "sub": {"type": "file", "path": "./sub.yaml", "health-check": {"enable": False}}
+        },
+        "proxy-groups": [{"name": "G", "type": "select", "use": ["sub"]}],
+        "rules": ["MATCH,G"],
+    }
+    with run_mihomo(config, tmp_path, ready_port=mixed):
+        assert _provider_names(f"http://127.0.0.1:{api}") == names
 
 
 def test_mihomo_rejects_a_broken_profile(tmp_path):

@@ -5,13 +5,11 @@ from __future__ import annotations
 import base64
 from dataclasses import replace
 
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.formats.samples import MATRIX, client_proxies
 from vpanel_core.formats import FormatOptions, get_format
-from vpanel_core.formats.clash_meta import dump_yaml
 from vpanel_core.formats.links import share_link
 from vpanel_core.formats.parse import parse_clash_meta, parse_link, parse_links, parse_sing_box
 from vpanel_core.proxies import ClientProxy, Protocol
@@ -82,17 +80,3 @@ def test_parser_accepts_numeric_and_string_vmess_fields():
 def test_parser_reads_hy2_scheme_with_default_port():
     proxy = parse_link("hy2://secret@example.com/?sni=a.example#n")
     assert (proxy.protocol, proxy.port, proxy.password) == (Protocol.HYSTERIA2, 443, "secret")
-
-
-@settings(max_examples=100, deadline=None)
-@given(proxies=_subscriptions)
-def test_fast_yaml_dump_matches_pyyaml_safe_dumper(proxies):
-    """Property: dump_yaml(doc) is the text PyYAML's safe dumper writes (libyaml's, as
-    dump_yaml uses it; the pure-Python emitter only differs in escaping non-BMP
-    characters) and loads back to the same document."""
-    body = get_format("clash_meta").generate(proxies, FormatOptions())
-    doc = yaml.safe_load(body)
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    text = dump_yaml(doc)
-    assert text == yaml.dump(doc, Dumper=dumper, sort_keys=False, allow_unicode=True)
-    assert yaml.safe_load(text) == doc
