@@ -28,7 +28,7 @@ import secrets
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -159,7 +159,7 @@ class AccessSpool:
 
     def _apply(self, data: bytes, path: Path) -> int:
         """Apply one file's lines in one transaction, then delete the file."""
-        accesses = _aggregate(_lines(data.split(b"\0", 1)[0]))
+        accesses = _aggregate(data.split(b"\0", 1)[0])
         if accesses:
             with self._unit() as session:
                 record_accesses(session, accesses)
@@ -167,21 +167,33 @@ class AccessSpool:
         return sum(a.count for a in accesses.values())
 
 
-def _lines(data: bytes) -> Iterator[tuple[uuid.UUID, datetime, str, str]]:
-    for raw in data.split(b"\n")[:-1]:  # the last piece: a line torn by a crash, or b""
+def _aggregate(data: bytes) -> dict[uuid.UUID, Access]:
+    """Per link: how many fetches, and the newest one's time, address and User-Agent.
+
+    Lines are tallied as text and only each link's newest is parsed further: a busy
+    second spools thousands of fetches of the same few hundred links. The last piece
+    after the final newline is a line torn by a crash (or empty); unreadable lines are
+    skipped rather than block the file forever."""
+    counts: dict[str, int] = {}
+    newest: dict[str, tuple[float, str, str]] = {}
+    for raw in data.split(b"\n")[:-1]:
         fields = raw.decode(errors="replace").split("\t")
-        if len(fields) == 4:
-            sub, stamp, ip, ua = fields
-            yield uuid.UUID(sub), datetime.fromtimestamp(float(stamp), UTC), ip, ua
-
-
-def _aggregate(lines: Iterator[tuple[uuid.UUID, datetime, str, str]]) -> dict[uuid.UUID, Access]:
-    """Per link: how many fetches, and the newest one's time, address and User-Agent."""
+        if len(fields) != 4:
+            continue
+        sub, stamp, ip, ua = fields
+        try:
+            at = float(stamp)
+        except ValueError:
+            continue
+        counts[sub] = counts.get(sub, 0) + 1
+        seen = newest.get(sub)
+        if seen is None or at >= seen[0]:
+            newest[sub] = (at, ip, ua)
     totals: dict[uuid.UUID, Access] = {}
-    for sub, at, ip, ua in lines:
-        seen = totals.get(sub)
-        if seen is None or at >= seen.last_at:
-            totals[sub] = Access((seen.count if seen else 0) + 1, at, ip, ua)
-        else:
-            totals[sub] = Access(seen.count + 1, seen.last_at, seen.last_ip, seen.last_ua)
+    for sub, (at, ip, ua) in newest.items():
+        try:
+            key = uuid.UUID(sub)
+        except ValueError:
+            continue
+        totals[key] = Access(counts[sub], datetime.fromtimestamp(at, UTC), ip, ua)
     return totals

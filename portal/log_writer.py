@@ -14,8 +14,6 @@ import contextlib
 import logging
 import queue
 import threading
-import time
-from collections.abc import Callable
 from logging.handlers import QueueHandler
 from typing import Any
 
@@ -79,33 +77,6 @@ def _write_batch(handler: Any, records: list[logging.LogRecord]) -> None:
             handler.stream.flush()
     except Exception:
         handler.handleError(records[-1])
-
-
-class AtMostEvery(logging.Filter):
-    """Lets one record through per `seconds`, saying how many it held back meanwhile.
-
-    waitress warns "Task queue depth is N" on every request that has to wait for a
-    worker thread: under sustained load, one line per fetch that says one thing.
-    """
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__()
-        self.seconds = seconds
-        self.clock = clock
-        self._next = 0.0
-        self._held = 0
-        self._lock = threading.Lock()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        now = self.clock()
-        with self._lock:
-            if now < self._next:
-                self._held += 1
-                return False
-            held, self._held, self._next = self._held, 0, now + self.seconds
-        if held:
-            record.msg = f"{record.msg} ({held} more like it in the last {self.seconds:g} s)"
-        return True
 
 
 def tune_logging() -> None:

@@ -13,15 +13,12 @@ import argparse
 import logging
 import os
 
-import waitress
-
 from portal.app import close_app, create_app
 from portal.config import PortalConfig
-from portal.log_writer import AtMostEvery, move_to_background, tune_logging
+from portal.http_server import serve
+from portal.log_writer import move_to_background, tune_logging
 
 log = logging.getLogger("portal")
-#: how often waitress may say its task queue is backed up (it says so on every request)
-QUEUE_WARNING_SECONDS = 60.0
 
 
 def database_label(url: str) -> str:
@@ -45,7 +42,6 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     tune_logging()
-    logging.getLogger("waitress.queue").addFilter(AtMostEvery(QUEUE_WARNING_SECONDS))
     writer = move_to_background()
     try:
         run(args.command)
@@ -75,7 +71,7 @@ def run(command: str) -> None:
     # waitress strips X-Forwarded-* by default, so ProxyFix (VPANEL_TRUSTED_PROXY_HOPS)
     # would see every client as the proxy and one rate-limit window would cover them all.
     try:
-        waitress.serve(
+        serve(
             app,
             host=host,
             port=port,

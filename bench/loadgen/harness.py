@@ -176,10 +176,10 @@ def serve_waitress(app: object, port: int) -> None:
     per-request queue warning is silenced, as the portal rate-limits it to one a minute."""
     import logging
 
-    import waitress
+    from portal.http_server import serve
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    waitress.serve(
+    serve(
         app,
         host="127.0.0.1",
         port=port,

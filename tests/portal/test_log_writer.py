@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.log_writer import AtMostEvery, move_to_background
+from portal.log_writer import move_to_background
 
 FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -24,8 +24,6 @@ def logger() -> Iterator[logging.Logger]:
     yield log
     for handler in list(log.handlers):
         log.removeHandler(handler)
-    for added in list(log.filters):
-        log.removeFilter(added)
 
 
 def test_lines_from_many_threads_all_arrive_in_each_threads_order(
@@ -80,25 +78,3 @@ def test_tracebacks_levels_and_file_handlers(logger: logging.Logger, tmp_path: P
     assert "ValueError: database went away" in text
     assert "portal on" not in warnings_only.getvalue()
     assert "housekeeping failed" in warnings_only.getvalue()
-
-
-def test_queue_depth_warnings_are_said_once_a_minute_with_the_count_held_back(
-    logger: logging.Logger,
-) -> None:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter(FORMAT))
-    logger.addHandler(handler)
-    now = [1000.0]
-    logger.addFilter(AtMostEvery(60, clock=lambda: now[0]))
-    for depth in range(1, 301):  # a busy minute: one warning per queued request
-        logger.warning("Task queue depth is %d", depth)
-        now[0] += 0.1
-    now[0] += 60
-    logger.warning("Task queue depth is %d", 7)
-
-    lines = stream.getvalue().splitlines()
-    assert lines == [
-        "WARNING test.log_writer: Task queue depth is 1",
-        "WARNING test.log_writer: Task queue depth is 7 (299 more like it in the last 60 s)",
-    ]

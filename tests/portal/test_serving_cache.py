@@ -9,6 +9,9 @@ the dot; payments, disabling and regenerating from the next round on.
 
 from __future__ import annotations
 
+import logging
+import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -153,3 +156,28 @@ def test_repeated_fetches_are_answered_from_memory_exactly_as_the_full_path(
     settle(client)
     with transaction(db.sessions) as session:
         assert session.query(Subscription).filter_by(token=alice.token).one().access_count == 8
+
+
+def test_fetches_answered_from_memory_are_summed_up_in_the_log_once_a_minute(
+    client: FlaskClient, db: Database, caplog: pytest.LogCaptureFixture
+):
+    make_node(db)
+    alice = make_customer(db)
+    lean = client.application.extensions["vpanel"].lean
+    with caplog.at_level(logging.INFO, "portal.access"):
+        fetch(client, alice.token)
+        fetch(client, alice.token)  # the full path answered both: one line each
+        caplog.clear()
+        for _ in range(5):
+            assert fetch(client, alice.token) == (200, "")
+        etag = client.get(f"/api/subscription/{alice.token}", headers=CLIENT).headers["ETag"]
+        conditional = {**CLIENT, "If-None-Match": etag}
+        for _ in range(3):
+            response = client.get(f"/api/subscription/{alice.token}", headers=conditional)
+            assert response.status_code == 304
+        assert caplog.records == []  # no line per fetch answered from memory
+        lean.summarize(time.monotonic() + serving.SUMMARY_SECONDS)
+    [line] = [r.getMessage() for r in caplog.records]
+    assert re.fullmatch(
+        r"answered 9 subscription fetches from memory in 6\d s \(200: 6, 304: 3\)", line
+    )

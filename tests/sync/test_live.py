@@ -12,8 +12,8 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select
 from waitress import wasyncore
-from waitress.server import create_server
 
+from portal.http_server import create as create_server
 from tests.fixtures.ports import free_port
 from tests.sync.conftest import Pair
 from tests.sync.test_faults import assert_converged
