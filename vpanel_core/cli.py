@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy.orm import Session
 
@@ -22,12 +24,12 @@ from vpanel_core.entitlement import Entitlement
 from vpanel_core.errors import DomainError, ValidationError
 from vpanel_core.links import all_links
 from vpanel_core.models import Node, Plan, User
-from vpanel_core.nodes.errors import NodeError
 from vpanel_core.runtime import open_database
 from vpanel_core.services import ledger, nodes, plans, users
 from vpanel_core.sync.client import SyncClient
 from vpanel_core.sync.transport import HttpTransport
 from vpanel_core.usage import refresh
+from vpanel_core.usage.collect import State
 
 Handler = Callable[[Session, argparse.Namespace], Any]
 
@@ -242,30 +244,67 @@ def cmd_sync_now(session: Session, args: argparse.Namespace) -> Any:
     }
 
 
+class NodeProgress:
+    """Progress of a multi-node command on a terminal: one line redrawn in place, a bar
+    of the nodes finished and the latest step. Silent when the stream is no terminal
+    (scripts read the result, not the progress)."""
+
+    WIDTH = 24
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.finished = 0
+        self.stream = stream
+        self.shown = stream.isatty()
+        self._lock = threading.Lock()  # called from worker threads
+
+    def __call__(self, name: str, state: State, message: str) -> None:
+        with self._lock:
+            if state is not State.RUNNING:
+                self.finished += 1
+            if not self.shown:
+                return
+            filled = self.WIDTH * self.finished // max(self.total, 1)
+            bar = "#" * filled + "." * (self.WIDTH - filled)
+            line = f"[{bar}] {self.finished}/{self.total} {name}: {message}"
+            self.stream.write(f"\r\x1b[K{line[: shutil.get_terminal_size().columns - 1]}")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.shown and self.finished:
+            self.stream.write("\n")
+
+
+def _collected_row(done: refresh.NodeCollected) -> dict[str, Any]:
+    report = done.report
+    row: dict[str, Any] = {
+        "node": done.link.name,
+        "ok": done.refreshed,
+        "pages": report.pages,
+        "applied": report.applied,
+        "duplicates": report.duplicates,
+        "applied_seq": report.applied_seq,
+        "clock_skew_ms": report.clock_skew_ms,
+    }
+    if done.error is not None:
+        row["error"] = done.error.message
+    return row
+
+
 def cmd_node_collect(session: Session, args: argparse.Namespace) -> Any:
-    """Collect usage from each node, then push it a fresh entitlements file."""
+    """Collect usage from every node (or the one named) in shared rounds, then push each
+    node a fresh entitlements file."""
     box = secretbox.load(config.data_dir())
     with args.database.sessions() as reading:  # not held while nodes are collected
         links = refresh.node_links(reading, box, [args.name] if args.name else [])
     if args.name and not links:
         raise ValidationError(f"no enabled node named {args.name!r}")
-    rows = []
-    for link in links:
-        try:
-            found = refresh.collect_and_refresh(args.database.sessions, link)
-        except NodeError as exc:
-            rows.append({"node": link.name, "ok": False, "error": exc.message})
-            continue
-        rows.append(
-            {
-                "node": link.name,
-                "ok": True,
-                "applied": found.applied,
-                "duplicates": found.duplicates,
-                "applied_seq": found.applied_seq,
-                "clock_skew_ms": found.clock_skew_ms,
-            }
-        )
+    progress = NodeProgress(len(links), sys.stderr)
+    try:
+        done = refresh.collect_and_refresh(args.database.sessions, links, on_progress=progress)
+    finally:
+        progress.close()
+    rows = [_collected_row(d) for d in done]
     if any(not row["ok"] for row in rows):
         raise PartlyFailed(rows)
     return rows

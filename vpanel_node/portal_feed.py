@@ -5,7 +5,11 @@ A customer who pays while the operator's computer is off must connect within a m
 `interval`, `flows`) at push time; this feed polls `GET /api/node/entitlements` every
 `interval` seconds and keeps the last good answer (also on disk, so a helper restart
 while the portal is down still serves the paid users). The enforcer applies it: it adds
-the users to every inbound and feeds their expiry / remaining traffic into enforcement.
+the users to every inbound and feeds their expiry and remaining traffic into enforcement.
+The remaining traffic is this node's share, split over the user's nodes as the desktop
+splits it (`usage.shares`), so k nodes cannot each spend it all. It belongs to the reset
+period the portal names (`period_start`): the enforcer counts it against usage from that
+instant on, so an answer from before a reset never decides after it (`enforcer.combine`).
 
 Credentials are derived here exactly as `vpanel_core.credentials` derives them (the
 node is stdlib only, so the few lines are repeated; a test checks both agree).
@@ -50,27 +54,40 @@ def ss2022_user_key(proxy_secret: str, method: str) -> str:
     return base64.b64encode(digest[:size]).decode()
 
 
+def _iso_ms(value: object) -> int | None:
+    return None if value is None else int(datetime.fromisoformat(str(value)).timestamp() * 1000)
+
+
 @dataclass(frozen=True, slots=True)
 class PortalUser:
+    """`remaining` is this node's share (None = unlimited) of what the portal saw left in
+    the reset period that began at `period_start_ms` (None: no periodic reset, or a portal
+    too old to say)."""
+
     name: str
     uuid: str
     password: str
     expiry_ms: int | None
     remaining: int | None
+    period_start_ms: int | None = None
 
     @classmethod
     def parse(cls, item: Mapping[str, Any]) -> PortalUser:
-        expiry = item.get("expiry")
-        allowance = item.get("allowance")
-        used = int(item.get("used") or 0)
+        """`remaining` is this node's share; a portal too old to send it gives the user's
+        whole allowance − used, which k nodes could each spend."""
+        if "remaining" in item:
+            remaining = None if item["remaining"] is None else max(int(item["remaining"]), 0)
+        else:
+            allowance = item.get("allowance")
+            used = int(item.get("used") or 0)
+            remaining = None if allowance is None else max(int(allowance) - used, 0)
         return cls(
             name=str(item["name"]),
             uuid=str(item["uuid"]),
             password=str(item["password"]),
-            expiry_ms=None
-            if expiry is None
-            else int(datetime.fromisoformat(str(expiry)).timestamp() * 1000),
-            remaining=None if allowance is None else max(int(allowance) - used, 0),
+            expiry_ms=_iso_ms(item.get("expiry")),
+            remaining=remaining,
+            period_start_ms=_iso_ms(item.get("period_start")),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,6 +15,17 @@ from vpanel_core.services.nodes import NewNode, create_node
 from vpanel_core.services.users import NewUser, create_user
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def install_journal_helper(remote_dir: str) -> Path:
+    """What collection runs on a node, without bootstrapping it: the helper package where
+    bootstrap puts it (`<remote_dir>/lib`); returns the journal dir next to it."""
+    shutil.copytree(
+        REPO / "vpanel_node",
+        Path(remote_dir) / "lib" / "vpanel_node",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return Path(remote_dir) / "usage"
 
 
 def make_users(session: Session, count: int, **spec: object) -> list[User]:

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from vpanel_node.api_client import ApiClient, ApiEndpoint, ApiError, ConnectionStream
 from vpanel_node.proto.daemon import ConnectionEvent, ConnectionEvents, EventType
 
+REPORT_INTERVAL = 0.1  # s between the reports a `subscribe`d reference asks sing-box for
+
 
 class Reference:
     """Keeps, per connection id, the highest totals sing-box reported and whether it closed.
@@ -58,7 +60,7 @@ class Reference:
     def _run(self, client: ApiClient) -> None:
         while not self._stop.is_set():
             try:
-                self._stream = client.subscribe_connections(0.1)
+                self._stream = client.subscribe_connections(REPORT_INTERVAL)
                 for batch in self._stream:
                     self.record(batch)
             except ApiError:
@@ -106,6 +108,25 @@ class Reference:
             return next(
                 (t for t, u, total in self.timeline if u == user and total >= threshold), None
             )
+
+    def last_below(self, user: str, threshold: int) -> float | None:
+        """When sing-box last reported the user under `threshold`: it crossed after that."""
+        with self.lock:
+            return max(
+                (t for t, u, total in self.timeline if u == user and total < threshold),
+                default=None,
+            )
+
+    def peak_rate(self, user: str, window: float = 1.0) -> float:
+        """The most bytes sing-box reported for the user within any `window` s, per second."""
+        with self.lock:
+            seen = [(t, total) for t, u, total in self.timeline if u == user]
+        peak, j = 0, 0
+        for t, total in seen:  # for each report, the earliest one within `window` before it
+            while seen[j][0] < t - window:
+                j += 1
+            peak = max(peak, total - seen[j][1])
+        return peak / window
 
     def stop(self) -> None:
         self._stop.set()

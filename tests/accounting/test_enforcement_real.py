@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 import time
 import urllib.error
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.accounting.reference import Reference
-from tests.fixtures.singbox_api import SingBoxLab
+from tests.fixtures.singbox_api import Downloader, SingBoxLab
 from tests.fixtures.sshd import wait_until
 from vpanel_node.accountant import Accountant
 from vpanel_node.api_client import ApiClient
@@ -22,26 +21,6 @@ from vpanel_node.enforcer import Enforcer
 pytestmark = pytest.mark.e2e
 MIB = 1 << 20
 CUT_WITHIN = 10.0
-
-
-class Downloader(threading.Thread):
-    """Reads an endless stream through the proxy; remembers when the proxy cut it."""
-
-    def __init__(self, lab: SingBoxLab, protocol: str, user: str) -> None:
-        super().__init__(daemon=True)
-        self.response = lab.opener(protocol, user).open(
-            f"{lab.origin_url}/stream/2000000", timeout=30
-        )
-        self.cut_at: float | None = None
-        self.received = 0
-
-    def run(self) -> None:
-        try:
-            while chunk := self.response.read(65536):
-                self.received += len(chunk)
-        except (OSError, ValueError):
-            pass
-        self.cut_at = time.monotonic()
 
 
 def _user_names(config: Path) -> set[str]:

@@ -27,6 +27,8 @@ from vpanel_core.services import ledger
 from vpanel_core.sync.errors import NodeAuthFailed
 from vpanel_core.sync.models import NodeCredential
 from vpanel_core.sync.node_tokens import token_hash
+from vpanel_core.usage.history import last_nodes
+from vpanel_core.usage.shares import allowed_nodes, allowed_on, node_shares
 
 
 def authenticate(session: Session, node_id: str, token: str) -> uuid.UUID:
@@ -47,8 +49,14 @@ def entitlements_for_node(session: Session, node_id: uuid.UUID) -> list[dict[str
     Each item: ``name`` (the sing-box user name, the accounting key), ``user_id``,
     ``uuid`` (vless / vmess / tuic), ``password`` (trojan / hysteria2 / tuic / anytls),
     ``ss2022`` (method → user key, for the node's Shadowsocks 2022 inbounds),
-    ``expiry`` (ISO), ``allowance`` (bytes, None = unlimited) and ``used`` (bytes).
+    ``expiry`` (ISO), ``remaining`` (bytes, None = unlimited: this node's share of what
+    the user has left, split over the enabled nodes the user may use exactly as the
+    desktop's entitlements file splits it, so k nodes together allow the remaining once,
+    not k times), ``allowance`` and ``used`` (bytes, the whole user's; for nodes older
+    than ``remaining``) and ``period_start`` (ISO, the reset period these count in; None
+    without resets), so the node never applies one period's figures in the next.
     Users not active (disabled, expired, over quota) are absent: the node removes them.
+    Everything is read in bulk (users, ledger, last nodes), never a query per user.
     """
     node = session.scalar(
         select(Node).where(Node.id == node_id).options(selectinload(Node.inbounds))
@@ -62,17 +70,28 @@ def entitlements_for_node(session: Session, node_id: uuid.UUID) -> list[dict[str
             if i.enabled and str((i.settings or {}).get("method")) in SS2022_KEY_BYTES
         }
     )
+    fleet: list[tuple[uuid.UUID, str]] = [
+        (key, group)
+        for key, group in session.execute(select(Node.id, Node.group).where(Node.enabled.is_(True)))
+    ]
     users = [
         u
         for u in session.scalars(select(User).where(User.enabled.is_(True)))
-        if not u.node_groups or node.group in u.node_groups
+        if allowed_on(u.node_groups, node.group)
     ]
     ents = ledger.entitlements(session, users)
+    last_node = last_nodes(session, [u.id for u in users])
+    peers: dict[tuple[str, ...], list[uuid.UUID]] = {}  # a few group sets for many users
     result = []
     for user in users:
         ent = ents[user.id]
         if ent.status is not Status.ACTIVE:
             continue
+        groups = tuple(sorted(user.node_groups or ()))
+        if groups not in peers:
+            peers[groups] = allowed_nodes(groups, fleet)
+        nodes = peers[groups]
+        share = node_shares(ent.remaining, nodes, last_node.get(user.id)).get(node_id, 0)
         result.append(
             {
                 "name": inbound_user_name(user.id),
@@ -81,8 +100,10 @@ def entitlements_for_node(session: Session, node_id: uuid.UUID) -> list[dict[str
                 "password": user_password(user.proxy_secret),
                 "ss2022": {m: ss2022_user_key(user.proxy_secret, m) for m in methods},
                 "expiry": ent.expiry.isoformat() if ent.expiry else None,
+                "remaining": share,
                 "allowance": ent.allowance,
                 "used": ent.used,
+                "period_start": ent.period_start.isoformat() if ent.period_start else None,
             }
         )
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from vpanel_core.batching import batches, days_between
 from vpanel_core.models import UsageDaily, UsageNodeDaily, UsageTotal
+from vpanel_core.usage.period import BULK_USERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +68,19 @@ def top_users(
     return [(user_id, int(value)) for user_id, value in session.execute(query)]
 
 
-def last_nodes(session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
-    """The node each user's latest traffic went through (users never seen are absent)."""
+def last_nodes(session: Session, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """The node each user's latest traffic went through (users never seen are absent).
+    Many users are read in one pass over the table, not one IN query per few hundred
+    (a portal pull or a file for 100,000 users)."""
+    query = select(UsageTotal.user_id, UsageTotal.last_node_id).where(
+        UsageTotal.last_node_id.is_not(None)
+    )
+    if len(user_ids) > BULK_USERS:
+        wanted = set(user_ids)
+        rows = session.execute(query)
+        return {user: node for user, node in rows if user in wanted and node is not None}
     found: dict[uuid.UUID, uuid.UUID] = {}
     for chunk in batches(user_ids):
-        query = select(UsageTotal.user_id, UsageTotal.last_node_id).where(
-            UsageTotal.user_id.in_(chunk), UsageTotal.last_node_id.is_not(None)
-        )
-        found.update({user: node for user, node in session.execute(query) if node is not None})
+        rows = session.execute(query.where(UsageTotal.user_id.in_(chunk)))
+        found.update({user: node for user, node in rows if node is not None})
     return found

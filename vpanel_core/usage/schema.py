@@ -21,6 +21,7 @@ class JournalPage:
     node_time_ms: int
     records: list[UsageLine] = field(default_factory=list)
     more: bool = False
+    acked: int = 0  # the sequence the node holds as acknowledged (compacts up to)
     torn: int = 0  # lines the node saw torn (unfinished write), skipped
     corrupt: int = 0  # lines that did not parse, on the node or in transit, skipped
 
@@ -32,6 +33,7 @@ def parse_page(text: str) -> JournalPage:
     page = JournalPage(
         node_time_ms=int(header["node_time"]),
         more=bool(header.get("more")),
+        acked=int(header.get("acked", 0)),
         torn=int(header.get("torn", 0)),
         corrupt=int(header.get("corrupt", 0)),
     )

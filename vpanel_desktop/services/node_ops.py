@@ -1,5 +1,6 @@
-"""Push and status for nodes through the node layer (`vpanel_core.nodes`), per node,
-off the GUI thread, cancellable between nodes.
+"""Push, status and usage collection for nodes through the node layer
+(`vpanel_core.nodes`, `vpanel_core.usage.refresh`), off the GUI thread, cancellable
+between nodes (collection: between rounds).
 
 Configs are rendered in one short transaction on the caller's side
 (`fleet.prepare_jobs`); worker threads only get plain data. SSH keys are stored
@@ -24,11 +25,18 @@ from vpanel_core.nodes import fleet, status
 from vpanel_core.nodes.push import PushJob, PushResult, Stage, push_one
 from vpanel_core.secretbox import SecretBox, is_sealed
 from vpanel_core.usage import refresh
-from vpanel_desktop.workers import FAILED, OK, RUNNING, ItemResult, Report
+from vpanel_core.usage.collect import State
+from vpanel_desktop.workers import CANCELLED, FAILED, OK, RUNNING, ItemResult, Report
 
 PARALLEL = 8
 CONNECT_TIMEOUT = 10.0
 T = TypeVar("T")
+JOB_STATES = {
+    State.RUNNING: RUNNING,
+    State.OK: OK,
+    State.FAILED: FAILED,
+    State.CANCELLED: CANCELLED,
+}
 
 
 def _unsealed(box: SecretBox, key_ref: str) -> str:
@@ -173,13 +181,16 @@ def collect(
     report: Report,
     cancel: threading.Event,
 ) -> list[ItemResult]:
-    """Collect usage and refresh entitlements per node, a few nodes at a time."""
+    """Collect every node's usage in shared rounds (one transaction per round, not per
+    node and page), then refresh each node's entitlements; Cancel stops between rounds."""
 
-    def work(link: refresh.NodeLink) -> tuple[bool, str]:
-        found = refresh.collect_and_refresh(sessions, link)
-        return True, (
-            f"{found.applied} records applied (journal seq {found.applied_seq}), "
-            "entitlements refreshed"
-        )
+    def progress(name: str, state: State, message: str) -> None:
+        report(name, JOB_STATES[state], message)
 
-    return run_each(links, lambda link: link.name, work, report, cancel)
+    done = refresh.collect_and_refresh(
+        sessions, links, on_progress=progress, cancel=cancel, max_workers=PARALLEL
+    )
+    # A node stopped by Cancel was already shown as such: it is no result.
+    return [
+        ItemResult(d.link.name, d.refreshed, d.message) for d in done if d.state != State.CANCELLED
+    ]
