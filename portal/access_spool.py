@@ -7,7 +7,7 @@ without a system call (a `write(2)` releases the GIL, and getting it back behind
 threads cost milliseconds per fetch), and page-cache pages of a shared mapping belong
 to the file, so the line survives a SIGKILL of the process (not a power cut of the
 machine). `flush` drains the spool into `subscriptions` in one transaction per file,
-about once a second (portal/serving.py), so access statistics lag by about a second.
+every few seconds (`serving.SPOOL_SECONDS`), so access statistics lag by that much.
 
 Files are per thread (no lock shared by the threads) and held under `flock` while their
 owner lives. A file whose lock

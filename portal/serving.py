@@ -30,7 +30,7 @@ of the process queued for. So a fetch that was answered before is answered again
   N-1 processes let through in a second. Addresses with a counted miss (token guessing)
   always take the full path, where the miss limit is checked in the database.
 * Access statistics go to the per-process spool (portal/access_spool.py) before the
-  answer leaves, and reach the database within about a second (views that show or
+  answer leaves, and reach the database within `SPOOL_SECONDS` (views that show or
   reset them flush this process's spool first: `written_accesses`).
 * Logging: a fetch answered here is logged at DEBUG; at INFO the housekeeper says once
   a minute how many it answered, by status. A log line per fetch cost the process a
@@ -93,6 +93,10 @@ VARIANTS_KEEP = 8
 IDLE_ROUNDS = 30
 #: how often the fetches answered from memory are summed up in the log (INFO)
 SUMMARY_SECONDS = 60.0
+#: how often the housekeeper drains the access spool: one transaction then updates each
+#: link fetched meanwhile once, however often it was fetched (every second, the drain
+#: was a tenth of a busy process's time). Views of the statistics drain it first.
+SPOOL_SECONDS = 5.0
 ROUTES = (
     ("/api/subscription/", "", "token", None),
     ("/sub/", ".yaml", "token", "clash_meta"),
@@ -396,15 +400,20 @@ class LeanServing:
 
     def _run(self) -> None:
         idle = 0
+        spool_due = time.monotonic() + SPOOL_SECONDS
         while idle < IDLE_ROUNDS:
             seen = self._fetches
             if self._stopped.wait(REFRESH_SECONDS):
                 return
-            self.housekeeping()
+            now = time.monotonic()
+            self.housekeeping(drain_spool=now >= spool_due)
+            if now >= spool_due:
+                spool_due = now + SPOOL_SECONDS
             idle = idle + 1 if self._fetches == seen else 0
+        self.housekeeping()  # going idle: leave nothing in the spool
         self.summarize(time.monotonic(), due_or_not=True)
 
-    def housekeeping(self) -> None:
+    def housekeeping(self, *, drain_spool: bool = True) -> None:
         """Re-validate the index, share rate-limit counts, drain the spool; each step on
         its own so a failing one (database down) does not stop the others next time."""
         steps: tuple[Callable[[], object], ...] = (
@@ -412,7 +421,7 @@ class LeanServing:
                 lambda s: self.index.refresh(self.serving, s, self._load_settings, self.lifetime)
             ),
             lambda: self._in_unit(lambda s: self.limiter.sync(s, self._limits(), utcnow())),
-            self.spool.flush,
+            self.spool.flush if drain_spool else lambda: None,
             lambda: self.summarize(time.monotonic()),
         )
         for number, step in enumerate(steps):

@@ -45,7 +45,7 @@ def portal_of(app: Flask) -> PortalState:
 
 def written_accesses() -> None:
     """Write this process's spooled subscription fetches now, before showing or resetting
-    access stats (other processes' fetches reach the database within about a second)."""
+    access stats (other processes' fetches reach the database within `serving.SPOOL_SECONDS`)."""
     portal().lean.spool.flush()
 
 

@@ -106,7 +106,7 @@ def test_kill_during_subscription_fetches_keeps_every_counted_access(
     finally:
         hammer.stop()
     answered = hammer.count(200)
-    # Spooled fetches reach the database within about a second (portal/access_spool.py).
+    # Spooled fetches reach the database within seconds (portal/serving.py SPOOL_SECONDS).
     wait_for(lambda: access_count(path, alice.token) >= answered, 10, "the spool drained")
     samples.append(access_count(path, alice.token))
     with sqlite3.connect(path) as conn:

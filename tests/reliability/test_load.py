@@ -124,7 +124,7 @@ def test_500_clients_for_60_seconds_lose_nothing(
         with transaction(db.sessions) as session:
             return sum(s.access_count for s in session.query(Subscription))
 
-    # Spooled fetches reach the database within about a second (portal/access_spool.py).
+    # Spooled fetches reach the database within seconds (portal/serving.py SPOOL_SECONDS).
     wait_for(lambda: counted_fetches() >= results[("fetch", 200)], 10, "spooled fetches written")
     counted = counted_fetches()
     db.engine.dispose()

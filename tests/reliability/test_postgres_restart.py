@@ -69,7 +69,7 @@ def test_portal_answers_again_after_postgres_restarts_and_loses_nothing(
         with transaction(db.sessions) as session:
             return session.query(Subscription).filter_by(user_id=alice.id).one().access_count
 
-    wait_for(lambda: accesses() >= served + 30, 10, "spooled fetches written")  # about a second
+    wait_for(lambda: accesses() >= served + 30, 15, "spooled fetches written")  # SPOOL_SECONDS
     count = accesses()
     db.engine.dispose()
 
