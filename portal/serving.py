@@ -80,11 +80,13 @@ REFRESH_SECONDS = 1.0
 MAX_AGE = 5.0
 #: entries unused this long are dropped instead of re-validated
 IDLE_SECONDS = 60.0
-#: entries are rebuilt by the full path this often even when nothing changed: what the
-#: link row cannot show (a usage record arriving late, ending before the newest one seen)
-#: shows within this bound. Each entry lives between half of it and all of it, so links
-#: first served together (a restart, a warm-up) are not all rebuilt in the same second.
-LIFETIME_SECONDS = 120.0
+#: entries are rebuilt by the full path this often even when nothing changed: a safety
+#: net for whatever might change an answer without changing its link row (every known
+#: cause does: user flags and secrets, grants, all-time usage bytes, settings, fleet,
+#: period). Each entry lives between half of it and all of it, so links first served
+#: together (a restart, a warm-up) are not all rebuilt in the same second; a rebuild
+#: renders on a request thread, so under load every rebuild is paid for in latency.
+LIFETIME_SECONDS = 600.0
 INDEX_KEEP = 4096
 #: links answered once, remembered to take them in on the second answer
 SEEN_KEEP = 16_384
