@@ -9,6 +9,10 @@
 2. The helper's CPU cost at 1,000 connection events/s: decoding real-format
    `ConnectionEvents` protobuf messages, tallying, and journaling (fsync) every second
    (target < 5 % of one core).
+3. Every node's entitlements file after a collection, 100,000 users × 10 nodes (target
+   < 5 s) and × 50 nodes (target < 10 s), SQLite (the desktop's database). Timed: what
+   a fleet refresh does before its uploads, `refresh.entitlement_files` in a transaction
+   and each node's payload encoded. Not timed: seeding (`seed_fleet`), the SSH uploads.
 
 Run: .venv/bin/python bench/bench_usage.py [--users N] [--nodes N] [--no-pg] [--smoke]
 """
@@ -16,6 +20,7 @@ Run: .venv/bin/python bench/bench_usage.py [--users N] [--nodes N] [--no-pg] [--
 from __future__ import annotations
 
 import argparse
+import random
 import shutil
 import statistics
 import sys
@@ -24,7 +29,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
@@ -32,9 +39,11 @@ from sqlalchemy import insert
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fixtures.databases import PG_AVAILABLE, create_pg_database, drop_pg_database
+from vpanel_core.batching import batches
 from vpanel_core.db import transaction
-from vpanel_core.models import Node, User
-from vpanel_core.runtime import open_database
+from vpanel_core.models import Grant, Node, User
+from vpanel_core.runtime import Database, open_database
+from vpanel_core.usage import entitlements_file, refresh
 from vpanel_core.usage.ingest import apply_round
 from vpanel_node.accountant import Tally
 from vpanel_node.journal import Journal, UsageLine
@@ -86,6 +95,106 @@ def bench_ingest(url: str, users: int, nodes: int) -> tuple[list[float], int]:
         applied += sum(r.applied for r in results.values())
     db.engine.dispose()
     return times, applied
+
+
+def _grant(
+    grant_id: str,
+    user_id: uuid.UUID,
+    kind: str,
+    at: datetime,
+    seconds: int,
+    size: int,
+    unlimited: bool = False,
+) -> dict[str, Any]:
+    """A grant row with every column: one executemany needs the same keys in each row."""
+    return {
+        "id": grant_id,
+        "user_id": user_id,
+        "kind": kind,
+        "seconds": seconds,
+        "bytes": size,
+        "unlimited": unlimited,
+        "reverses": None,
+        "effective_at": at,
+        "source": "seed",
+        "note": "",
+        "created_at": at,
+    }
+
+
+def seed_fleet(url: str, users: int, nodes: int) -> tuple[Database, list[uuid.UUID]]:
+    """A fleet as operators run it: two node groups, most users on every node, the others on
+    one group; four in ten reset monthly or daily; some lapsed, unlimited, disabled or
+    topped up; each user last seen on one node."""
+    rng = random.Random(7)
+    db = open_database(url)
+    now = datetime.now(UTC)
+    node_ids = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(nodes)]
+    user_ids = sorted(uuid.UUID(int=rng.getrandbits(128)) for _ in range(users))
+    user_rows, grant_rows = [], []
+    for i, uid in enumerate(user_ids):
+        since = now - timedelta(days=rng.randint(1, 60))
+        user_rows.append(
+            {
+                "id": uid,
+                "username": f"u{i}",
+                "proxy_secret": "x",
+                "credential": uuid.uuid4(),
+                "enabled": rng.random() > 0.02,
+                "reset_strategy": rng.choices(["none", "monthly", "daily"], [6, 3, 1])[0],
+                "node_groups": rng.choices([[], ["asia"], ["eu"]], [7, 2, 1])[0],
+            }
+        )
+        unlimited = rng.random() < 0.1
+        quota = 0 if unlimited else 100 * 2**30
+        grant_rows.append(
+            _grant(f"seed:{uid}", uid, "extend", since, 30 * 86_400, quota, unlimited)
+        )
+        if rng.random() < 0.1:
+            at = since + timedelta(days=1)
+            grant_rows.append(_grant(f"top-up:{uid}", uid, "traffic", at, 0, 10 * 2**30))
+    with transaction(db.sessions) as s:
+        for part in batches(user_rows, 20_000):
+            s.execute(insert(User), part)
+        for part in batches(grant_rows, 20_000):
+            s.execute(insert(Grant), part)
+        s.execute(
+            insert(Node),
+            [
+                {"id": n, "name": f"n{i}", "host": "h", "group": ("asia", "eu")[i % 2]}
+                for i, n in enumerate(node_ids)
+            ],
+        )
+    t1 = int(now.timestamp() * 1000) - 60_000
+    pages: dict[uuid.UUID, list[UsageLine]] = {n: [] for n in node_ids}
+    for uid in user_ids:
+        page = pages[rng.choice(node_ids)]
+        page.append(UsageLine(len(page) + 1, str(uid), 1000, rng.randint(0, 2**33), t1 - 1, t1))
+    with transaction(db.sessions) as s:
+        apply_round(s, pages, ZoneInfo("UTC"))
+    return db, node_ids
+
+
+def bench_entitlement_files(users: int, nodes: int, runs: int) -> tuple[list[float], int, int]:
+    """Seconds per run on one seeded database, entries written and the largest file's bytes."""
+    url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    try:
+        db, node_ids = seed_fleet(url, users, nodes)
+        times: list[float] = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            with transaction(db.sessions) as s:
+                files = refresh.entitlement_files(s, node_ids)
+            entries = largest = 0
+            for node_id in node_ids:  # one file at a time, as the pushes take them
+                payload = files.payload(node_id)
+                entries += len(payload["users"])
+                largest = max(largest, len(entitlements_file.encode(payload)))
+            times.append(time.perf_counter() - started)
+        db.engine.dispose()
+    finally:
+        _remove_sqlite(url)
+    return times, entries, largest
 
 
 def _event_message(conn_index: int, kind: int) -> bytes:
@@ -165,6 +274,19 @@ def main() -> int:
                 f"{statistics.median(second):.2f} s (max {max(second):.2f})",
                 f"{applied:,} records in 2 rounds; median of {runs} run{'s' if runs > 1 else ''}",
                 "< 3 s",
+            )
+        )
+    fleets = [(args.nodes, "< 5 s")] if args.smoke else [(args.nodes, "< 5 s"), (50, "< 10 s")]
+    for nodes, target in fleets:
+        times, entries, largest = bench_entitlement_files(args.users, nodes, runs)
+        rows.append(
+            (
+                "entitlement files, SQLite",
+                f"{args.users:,} users × {nodes} nodes",
+                f"{statistics.median(times):.2f} s (max {max(times):.2f})",
+                f"{entries:,} entries, largest file {largest / 1e6:.1f} MB; "
+                f"median of {runs} run{'s' if runs > 1 else ''}",
+                target,
             )
         )
     helper_seconds = 2 if args.smoke else 10

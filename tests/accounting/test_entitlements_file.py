@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.accounting.helpers import make_node
@@ -19,13 +20,14 @@ from vpanel_core.entitlement import GrantKind, ResetStrategy, Status, period_sta
 from vpanel_core.models import UsageCursor, User
 from vpanel_core.runtime import Database
 from vpanel_core.services.ledger import add_grant, entitlements
+from vpanel_core.services.nodes import NewNode, create_node
 from vpanel_core.services.users import NewUser, create_user
 from vpanel_core.sync.node_access import entitlements_for_node
 from vpanel_core.timeutil import utcnow
-from vpanel_core.usage import entitlements_file
+from vpanel_core.usage import entitlements_file, refresh
 from vpanel_core.usage.ingest import apply_records
 from vpanel_core.usage.schema import UsageLine
-from vpanel_core.usage.shares import LAST_NODE_WEIGHT, split_allowance
+from vpanel_core.usage.shares import LAST_NODE_WEIGHT, allowed_on, split_allowance
 from vpanel_node.journal import scan
 from vpanel_node.portal_feed import PortalUser
 
@@ -128,6 +130,47 @@ def test_daily_starts_follow_berlin_midnight_across_the_change_to_summer_time(
     assert payload["resets"]["monthly"] == [ms(datetime(2026, 3, 31, 22, tzinfo=UTC))]
     entry = payload["users"][inbound_user_name(user.id)]
     assert entry["reset"] == "daily" and entry["next_remaining"] == 2000
+
+
+def test_fleet_files_say_what_a_build_for_each_node_says(database: Database) -> None:
+    """Issue #10: one derivation for the fleet gives every node the file a derivation for
+    that node alone gives: its users (by group), shares, resets and `as_of_seq`."""
+    may = datetime(2026, 5, 1, tzinfo=SHANGHAI)
+    now = datetime(2026, 5, 20, 12, tzinfo=SHANGHAI)
+    with transaction(database.sessions) as s:
+        settings.put(s, "timezone", "Asia/Shanghai")
+        asia = [create_node(s, NewNode(f"asia{i}", "127.0.0.1", group="asia")) for i in range(2)]
+        nodes = [*asia, create_node(s, NewNode("eu", "127.0.0.1", group="eu"))]
+        create_node(s, NewNode("asia-off", "127.0.0.1", group="asia")).enabled = False
+        users = [
+            customer(s, "monthly", "monthly", may, quota=1000),
+            customer(s, "daily", "daily", may, quota=300),
+            customer(s, "lifetime", "none", may, quota=5000),
+            customer(s, "unlimited", "monthly", may, unlimited=True),
+            customer(s, "lapsed", "monthly", may, days=1, quota=1000),
+        ]
+        users[0].node_groups, users[2].node_groups = ["asia"], ["eu"]
+        t1 = ms(may + timedelta(days=14))
+        lines = [
+            UsageLine(i + 1, inbound_user_name(u.id), 0, 100, t1 - 1000, t1)
+            for i, u in enumerate(users)
+        ]
+        apply_records(s, asia[1].id, lines, SHANGHAI)
+        cursor = s.get(UsageCursor, asia[1].id)
+        assert cursor is not None
+        cursor.applied_seq = len(lines)
+    with database.sessions() as s:
+        files = refresh.entitlement_files(s, [n.id for n in nodes], now)
+        everyone = s.scalars(select(User).order_by(User.id)).all()
+        peers = {
+            u.id: [n.id for n in nodes if allowed_on(u.node_groups, n.group)] for u in everyone
+        }
+        for node in nodes:
+            allowed = [u for u in everyone if allowed_on(u.node_groups, node.group)]
+            expected = entitlements_file.build(s, node.id, allowed, peers, now)
+            assert files.payload(node.id) == expected
+    assert files.payload(asia[1].id)["as_of_seq"] == len(lines)
+    assert inbound_user_name(users[2].id) not in files.payload(asia[0].id)["users"]
 
 
 def collect(database: Database, node_id: uuid.UUID, node: NodeDir) -> None:

@@ -42,8 +42,11 @@ def test_serving_smoke_benchmark_prints_a_table_with_requests_per_second() -> No
     assert float(rows[0].replace(",", "")) > 0
 
 
-def test_usage_smoke_benchmark_applies_every_record_of_both_rounds() -> None:
+def test_usage_smoke_benchmark_applies_every_record_and_writes_entitlement_files() -> None:
     output = smoke("usage", 120)
     applied = re.findall(r"apply usage, \w+ \| [^|]* \| [^|]* \| ([\d,]+) records", output)
     # 2,000 users × 3 nodes, two rounds: every record counted, none twice.
     assert applied and all(int(a.replace(",", "")) == 12_000 for a in applied), output
+    written = re.findall(r"entitlement files, SQLite \| [^|]* \| [^|]* \| ([\d,]+) entries", output)
+    # Each user on the nodes of their groups: at least one file each, at most all three.
+    assert written and 2_000 <= int(written[0].replace(",", "")) <= 6_000, output

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vpanel_core.entitlement import ResetStrategy, period_start
-from vpanel_core.usage.shares import split_allowance
+from vpanel_core.usage.shares import Split, split_allowance
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -62,6 +62,21 @@ def test_node_shares_never_add_up_to_more_than_what_is_left(remaining, recent_us
     assert len(values) == len(nodes)
     assert sum(values) <= remaining
     assert all(v >= 0 for v in values)
+
+
+@settings(max_examples=200)
+@given(
+    st.one_of(st.none(), st.integers(0, 2**62)),
+    st.lists(st.integers(0, 2**40), max_size=12),
+    st.integers(0, 12),
+)
+def test_one_nodes_portion_is_its_share_of_the_whole_split(remaining, recent_usage, node) -> None:
+    """Property: a node's file, which asks one node's portion, gets what the whole split
+    gives that node, and 0 off the split (`shares(...).get(node, 0)`)."""
+    nodes = list(range(len(recent_usage)))
+    split = Split.of(nodes, dict(zip(nodes, recent_usage, strict=True)))
+    expected = split.shares(remaining).get(node, 0)
+    assert split.portion(remaining, split.weights.get(node)) == expected
 
 
 def test_a_node_the_user_lives_on_gets_most_of_the_allowance() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -123,28 +123,40 @@ def used_since(
     return {uid: up + down for uid, (up, down) in period_usage(session, floors, tz, now).items()}
 
 
+def live_grants(
+    session: Session, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[GrantFact]]:
+    """Each user's effective grants (`effective_grants`), read in one query."""
+    grants = grants_by_user(session, user_ids if len(user_ids) < 5000 else None)
+    return {uid: effective_grants(grants.get(uid, [])) for uid in user_ids}
+
+
 def entitlements(
-    session: Session, users: Sequence[EntitledParty], now: datetime | None = None
+    session: Session,
+    users: Sequence[EntitledParty],
+    now: datetime | None = None,
+    live: Mapping[uuid.UUID, list[GrantFact]] | None = None,
 ) -> dict[uuid.UUID, Entitlement]:
-    """Derived entitlement for many users with two queries, not two per user."""
+    """Derived entitlement for many users with two queries, not two per user. A caller
+    that needs the grants as well reads them once (`live_grants`) and passes them."""
     now = require_aware(now or utcnow(), "now")
     tz = settings.operator_zone(session)
-    ids = [u.id for u in users]
-    grants = grants_by_user(session, ids if len(ids) < 5000 else None)
+    if live is None:
+        live = live_grants(session, [u.id for u in users])
     starts = {s: period_start(s, now, tz) for s in ResetStrategy}
     partial = {}
     floors: dict[uuid.UUID, datetime | None] = {}
     for user in users:
         strategy = ResetStrategy(user.reset_strategy)
-        live = effective_grants(grants.get(user.id, []))
-        partial[user.id] = (live, strategy)
-        floors[user.id] = usage_floor(live, starts[strategy], tz)
+        facts = live.get(user.id, [])
+        partial[user.id] = (facts, strategy)
+        floors[user.id] = usage_floor(facts, starts[strategy], tz)
     used = used_since(session, floors, tz, now)
     result = {}
     for user in users:
-        live, strategy = partial[user.id]
+        facts, strategy = partial[user.id]
         result[user.id] = entitlement_from(
-            live, strategy, starts[strategy], used.get(user.id, 0), enabled=user.enabled, now=now
+            facts, strategy, starts[strategy], used.get(user.id, 0), enabled=user.enabled, now=now
         )
     return result
 

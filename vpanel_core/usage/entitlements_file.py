@@ -19,6 +19,11 @@ within the horizon, is also the grid the node counts usage on, so a portal answe
 names its period start (`sync.node_access`) is counted from that midnight too. Beyond the
 horizon the last period simply continues until the desktop writes a new file. Both keys
 are optional: files without them mean no reset, as before.
+
+A fleet's files differ only in their users and shares, so the ledger, grants and last
+nodes are derived once for every user (`derive`) and each node's file only picks its
+users and their share of this node (`Terms.file`): 100,000 users on 10 nodes take
+seconds, where a derivation per node took a minute and a half.
 """
 
 from __future__ import annotations
@@ -26,29 +31,24 @@ from __future__ import annotations
 import json
 import shlex
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy.orm import Session
 
 from vpanel_core import settings
-from vpanel_core.batching import batches
+from vpanel_core.batching import paused_gc
 from vpanel_core.credentials import inbound_user_name
-from vpanel_core.entitlement import (
-    GrantFact,
-    ResetStrategy,
-    Status,
-    compute_allowance,
-    effective_grants,
-    period_start,
-)
+from vpanel_core.entitlement import ResetStrategy, Status, compute_allowance, period_start
 from vpanel_core.models import UsageCursor, User
-from vpanel_core.services.ledger import entitlements, grants_by_user
+from vpanel_core.services.ledger import EntitledParty, entitlements, live_grants
 from vpanel_core.timeutil import require_aware, utcnow
 from vpanel_core.usage.history import last_nodes
-from vpanel_core.usage.shares import node_shares
+from vpanel_core.usage.shares import Split, node_split
 
 # How long a file keeps resetting on its own: a desktop off for a month still resets daily.
 RESET_HORIZON = timedelta(days=40)
@@ -86,11 +86,97 @@ def upcoming_starts(strategy: ResetStrategy, now: datetime, tz: ZoneInfo) -> lis
         starts.append(start)
 
 
-def _live_grants(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[GrantFact]]:
-    found: dict[uuid.UUID, list[GrantFact]] = {}
-    for chunk in batches(ids):
-        found.update(grants_by_user(session, chunk))
-    return {user: effective_grants(grants) for user, grants in found.items()}
+@dataclass(frozen=True, slots=True)
+class UserTerms:
+    """One user's entry, the same in every node's file but for the node's share of
+    `remaining` and `next_remaining` (`split`): derived once per refresh, not per node."""
+
+    name: str
+    expiry: int
+    remaining: int | None
+    split: Split[uuid.UUID]
+    reset: str | None = None  # the `resets` row, for a periodic user with a limit
+    next_remaining: int | None = None  # the whole allowance of that user's next period
+
+    def entry(self, weight: int | None) -> dict[str, Any]:
+        """The entry in a node's file, given the node's weight in `split` (None: off it)."""
+        portion = self.split.portion
+        entry: dict[str, Any] = {
+            "expiry": self.expiry,
+            "remaining": portion(self.remaining, weight),
+        }
+        if self.reset is not None:
+            entry["reset"] = self.reset
+            entry["next_remaining"] = portion(self.next_remaining, weight)
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What every node's file is made of: the instant, the reset table, each user's terms."""
+
+    generated_at: int
+    resets: dict[str, list[int]]
+    users: dict[uuid.UUID, UserTerms]  # in the order they were given
+    splits: list[Split[uuid.UUID]]  # the users' splits, each once
+
+    @paused_gc()
+    def file(
+        self, node_id: uuid.UUID, users: Iterable[UserTerms], as_of_seq: int
+    ) -> dict[str, Any]:
+        """One node's file: `users` (those allowed there), each with this node's share."""
+        weights = {split: split.weights.get(node_id) for split in self.splits}
+        return {
+            "generated_at": self.generated_at,
+            "as_of_seq": as_of_seq,
+            "resets": self.resets,
+            "users": {user.name: user.entry(weights[user.split]) for user in users},
+        }
+
+
+@paused_gc()
+def derive(
+    session: Session,
+    users: Sequence[EntitledParty],
+    peers: Mapping[uuid.UUID, tuple[uuid.UUID, ...]],
+    now: datetime | None = None,
+) -> Terms:
+    """Every user's terms for every node's file, from one read of the ledger, the grants and
+    the last nodes; `peers` are the nodes each user may use, their shares split over them.
+    Read each file's `as_of_seq` before: a record applied in between is then counted twice
+    (a stricter limit), never missed."""
+    now = require_aware(now or utcnow())
+    tz = settings.operator_zone(session)
+    ids = [u.id for u in users]
+    live = live_grants(session, ids)
+    derived = entitlements(session, users, now, live)
+    last_node = last_nodes(session, ids)
+    resets: dict[ResetStrategy, list[datetime]] = {
+        s: upcoming_starts(s, now, tz) for s in ResetStrategy if s is not ResetStrategy.NONE
+    }
+    now_ms = _ms(now)
+    splits: dict[tuple[tuple[uuid.UUID, ...], uuid.UUID | None], Split[uuid.UUID]] = {}
+    terms: dict[uuid.UUID, UserTerms] = {}
+    for user in users:
+        ent = derived[user.id]
+        key = (peers[user.id], last_node.get(user.id))
+        split = splits.get(key)
+        if split is None:  # users with the same nodes and last node split alike
+            split = splits[key] = node_split(*key)
+        name = inbound_user_name(user.id)
+        strategy = ResetStrategy(user.reset_strategy)
+        if ent.status in (Status.DISABLED, Status.EXPIRED) or ent.expiry is None:
+            terms[user.id] = UserTerms(name, now_ms, ent.remaining, split)
+        elif strategy is ResetStrategy.NONE or ent.allowance is None:
+            terms[user.id] = UserTerms(name, _ms(ent.expiry), ent.remaining, split)
+        else:
+            # The allowance the desktop will derive once the next period has begun.
+            allowance = compute_allowance(live[user.id], strategy, resets[strategy][0])
+            terms[user.id] = UserTerms(
+                name, _ms(ent.expiry), ent.remaining, split, strategy.value, allowance
+            )
+    table = {s.value: [_ms(t) for t in starts] for s, starts in resets.items()}
+    return Terms(now_ms, table, terms, list(splits.values()))
 
 
 def build(
@@ -100,53 +186,24 @@ def build(
     nodes_of_user: Mapping[uuid.UUID, Sequence[uuid.UUID]],
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The file for one node; `nodes_of_user` lists every node each user may use."""
-    now = require_aware(now or utcnow())
-    tz = settings.operator_zone(session)
+    """The file for one node; `nodes_of_user` lists every node each user may use (this one
+    when it names none). A fleet's files come from one `derive`, not a `build` per node."""
     cursor = session.get(UsageCursor, node_id)
-    derived = entitlements(session, users, now)
-    last_node = last_nodes(session, [u.id for u in users])
-    resets: dict[ResetStrategy, list[datetime]] = {
-        s: upcoming_starts(s, now, tz) for s in ResetStrategy if s is not ResetStrategy.NONE
-    }
-    cut = {
-        u.id
-        for u in users
-        if derived[u.id].status in (Status.DISABLED, Status.EXPIRED) or derived[u.id].expiry is None
-    }
-    periodic = {
-        u.id
-        for u in users
-        if u.reset_strategy != ResetStrategy.NONE
-        and derived[u.id].allowance is not None
-        and u.id not in cut
-    }
-    grants = _live_grants(session, sorted(periodic))
-    entries: dict[str, dict[str, Any]] = {}
-    for user in users:
-        ent = derived[user.id]
-        expiry = _ms(now) if user.id in cut or ent.expiry is None else _ms(ent.expiry)
-        peers = list(nodes_of_user.get(user.id, [node_id])) or [node_id]
-        seen_on = last_node.get(user.id)
-        share = node_shares(ent.remaining, peers, seen_on).get(node_id, 0)
-        entry: dict[str, Any] = {"expiry": expiry, "remaining": share}
-        if user.id in periodic:
-            strategy = ResetStrategy(user.reset_strategy)
-            # The allowance the desktop will derive once the next period has begun.
-            allowance = compute_allowance(grants.get(user.id, []), strategy, resets[strategy][0])
-            entry["reset"] = strategy.value
-            entry["next_remaining"] = node_shares(allowance, peers, seen_on).get(node_id, 0)
-        entries[inbound_user_name(user.id)] = entry
-    return {
-        "generated_at": _ms(now),
-        "as_of_seq": cursor.applied_seq if cursor else 0,
-        "resets": {s.value: [_ms(t) for t in starts] for s, starts in resets.items()},
-        "users": entries,
-    }
+    peers = {u.id: tuple(nodes_of_user.get(u.id, ())) or (node_id,) for u in users}
+    terms = derive(session, users, peers, now)
+    return terms.file(node_id, terms.users.values(), cursor.applied_seq if cursor else 0)
 
 
-def push(link: FileWriter, path: str, payload: Mapping[str, Any]) -> None:
+def encode(payload: Mapping[str, Any]) -> bytes:
+    """Compact JSON: orjson takes ~15 ms where `json` takes ~170 ms for 100,000 users."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:  # an allowance beyond 64 bits (sixteen of the largest grants)
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def push(link: FileWriter, path: str, data: bytes) -> None:
     """Upload next to the target and rename: the node never reads half a file."""
     tmp = f"{path}.tmp"
-    link.write_file(tmp, json.dumps(payload, separators=(",", ":")).encode(), 0o600)
+    link.write_file(tmp, data, 0o600)
     link.run(f"mv -f {shlex.quote(tmp)} {shlex.quote(path)}")

@@ -11,19 +11,23 @@ count stops, with its share of what each user left on every node. Used by the de
 from __future__ import annotations
 
 import threading
+import typing
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from vpanel_core.batching import paused_gc
 from vpanel_core.db import transaction
-from vpanel_core.models import Node, User
+from vpanel_core.models import Node, UsageCursor, User
 from vpanel_core.nodes.errors import NodeError
 from vpanel_core.nodes.ssh import CONNECT_TIMEOUT, SshSession, SshTarget
 from vpanel_core.secretbox import SecretBox, is_sealed
+from vpanel_core.services.ledger import EntitledParty
 from vpanel_core.usage import entitlements_file
 from vpanel_core.usage.collect import (
     MAX_WORKERS,
@@ -37,6 +41,9 @@ from vpanel_core.usage.collect import (
     on_each,
     quiet,
 )
+from vpanel_core.usage.shares import allowed_nodes, allowed_on
+
+Groups = tuple[str, ...]  # a user's node groups, sorted; empty: every node
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,26 +102,64 @@ def node_links(
     return links
 
 
+@dataclass(frozen=True, slots=True)
+class EntitlementFiles:
+    """Every node's entitlements file from one derivation for the fleet; each file is put
+    together when asked, as 100,000 users' entries are ~30 MB of objects per node."""
+
+    terms: entitlements_file.Terms
+    users: list[tuple[Groups, entitlements_file.UserTerms]]  # each user's node groups
+    nodes: dict[uuid.UUID, tuple[frozenset[Groups], int]]  # group sets allowed, `as_of_seq`
+
+    def payload(self, node_id: uuid.UUID) -> dict[str, Any]:
+        """The node's file: every user allowed on it (inactive ones are told to stop now)."""
+        allowed, as_of_seq = self.nodes.get(node_id, (frozenset(), 0))
+        chosen = (terms for groups, terms in self.users if groups in allowed)
+        return self.terms.file(node_id, chosen, as_of_seq)
+
+
+@paused_gc()
 def entitlement_files(
-    session: Session, node_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, dict[str, Any]]:
-    """Each node's file: every user allowed on it (inactive ones are told to stop now).
-    Users and the nodes each may use are read once for the fleet, not once per node."""
-    nodes = session.scalars(select(Node).where(Node.enabled.is_(True))).all()
-    users = session.scalars(select(User).order_by(User.id)).all()
-    nodes_of_user = {
-        u.id: [n.id for n in nodes if not u.node_groups or n.group in u.node_groups] for u in users
-    }
-    files: dict[uuid.UUID, dict[str, Any]] = {}
-    for node_id in node_ids:
-        node = session.get(Node, node_id)
-        allowed = (
-            [u for u in users if not u.node_groups or node.group in u.node_groups]
-            if node is not None
-            else []
+    session: Session, node_ids: Sequence[uuid.UUID], now: datetime | None = None
+) -> EntitlementFiles:
+    """The files of these nodes: users, ledger, grants and last nodes are read and derived
+    once for the fleet, so each file costs only picking its users and their share."""
+    asked = session.execute(  # `as_of_seq` before the usage: never ahead of it (`derive`)
+        select(Node.id, Node.group, UsageCursor.applied_seq)
+        .outerjoin(UsageCursor, UsageCursor.node_id == Node.id)
+        .where(Node.id.in_(node_ids))
+    ).all()
+    enabled = [
+        (node, group)
+        for node, group in session.execute(
+            select(Node.id, Node.group).where(Node.enabled.is_(True))
         )
-        files[node_id] = entitlements_file.build(session, node_id, allowed, nodes_of_user)
-    return files
+    ]
+    # A node disabled since its link was made still gets its file; a user allowed on no
+    # enabled node keeps the whole remaining there.
+    fallback = [(node, group) for node, group, _ in asked]
+    rows = session.execute(
+        select(User.id, User.enabled, User.reset_strategy, User.node_groups).order_by(User.id)
+    ).all()
+    groups_of = {row.id: tuple(sorted(row.node_groups or ())) for row in rows}
+    peers = {  # a few group sets for 100,000 users
+        groups: tuple(allowed_nodes(groups, enabled) or allowed_nodes(groups, fallback))
+        for groups in set(groups_of.values())
+    }
+    terms = entitlements_file.derive(
+        session,
+        typing.cast(Sequence[EntitledParty], rows),
+        {user: peers[groups] for user, groups in groups_of.items()},
+        now,
+    )
+    return EntitlementFiles(
+        terms,
+        [(groups_of[user], user_terms) for user, user_terms in terms.users.items()],
+        {
+            node: (frozenset(g for g in peers if allowed_on(g, group)), seq or 0)
+            for node, group, seq in asked
+        },
+    )
 
 
 def _connect(
@@ -146,12 +191,15 @@ def _refresh(
 ) -> dict[uuid.UUID, NodeError | None]:
     """Push each node its entitlements file over its open link: the error of each push."""
     with transaction(sessions) as session:
-        payloads = entitlement_files(session, [link.node_id for link in links])
+        files = entitlement_files(session, [link.node_id for link in links])
+    building = threading.Lock()
 
     def push(link: NodeLink) -> None:
         on_progress(link.name, State.RUNNING, "refreshing entitlements")
+        with building:  # one file's objects at a time, not one per worker
+            data = entitlements_file.encode(files.payload(link.node_id))
         path = f"{link.remote_dir}/entitlements.json"
-        entitlements_file.push(shells[link.node_id], path, payloads[link.node_id])
+        entitlements_file.push(shells[link.node_id], path, data)
 
     pushed = on_each(push, links, max_workers)
     return {link.node_id: got for link, got in zip(links, pushed, strict=True)}
