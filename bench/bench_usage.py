@@ -4,13 +4,17 @@
    records) into SQLite and PostgreSQL (target < 3 s each), every rollup and the sync
    change marks included. Timed: `apply_round` of the ten nodes' pages in one committed
    transaction (commit included), as a fleet collection applies them; then a second
-   round on top (the tables already hold a round: updates, not inserts). Not timed:
-   migrations, seeding users and nodes, building the records in memory.
+   round on top (the tables already hold a round: updates, not inserts). Every user
+   already has a steady state's history (`HISTORY_HOURS` past hours and `HISTORY_DAYS`
+   past days: 5.4 million rollup rows), so a round writes into full tables, not empty
+   ones. Not timed: migrations, seeding users, nodes and history, building the records.
 2. The helper's CPU cost at 1,000 connection events/s: decoding real-format
    `ConnectionEvents` protobuf messages, tallying, and journaling (fsync) every second
    (target < 5 % of one core).
 3. Every node's entitlements file after a collection, 100,000 users × 10 nodes (target
-   < 5 s) and × 50 nodes (target < 10 s), SQLite (the desktop's database). Timed: what
+   < 10 s) and × 50 nodes (target < 30 s), SQLite (the desktop's database): the desktop
+   refreshes them in the background after every automatic collection (every 5 minutes
+   by default), so a refresh should take a small part of that. Timed: what
    a fleet refresh does before its uploads, `refresh.entitlement_files` in a transaction
    and each node's payload encoded. Not timed: seeding (`seed_fleet`), the SSH uploads.
 
@@ -34,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -49,6 +53,41 @@ from vpanel_node.accountant import Tally
 from vpanel_node.journal import Journal, UsageLine
 from vpanel_node.proto.daemon import ConnectionEvents
 from vpanel_node.proto.wire import field_bytes, field_varint
+
+#: history every user already has when the timed rounds run (steady state, not a new
+#: install): the hours and days before the current ones, in the time-keyed rollups
+HISTORY_HOURS = 24
+HISTORY_DAYS = 30
+
+_HISTORY_SQL = {
+    "postgresql": (
+        "INSERT INTO usage_hourly (hour, user_id, uplink, downlink) "
+        "SELECT date_trunc('hour', now() AT TIME ZONE 'UTC') - n * interval '1 hour', id, 1, 1 "
+        "FROM users, generate_series(2, :hours + 1) AS n",
+        "INSERT INTO usage_daily (day, user_id, uplink, downlink) "
+        "SELECT CAST(now() AT TIME ZONE 'UTC' AS date) - n, id, 1, 1 "
+        "FROM users, generate_series(2, :days + 1) AS n",
+    ),
+    "sqlite": (
+        "WITH RECURSIVE k(n) AS (SELECT 2 UNION ALL SELECT n + 1 FROM k WHERE n <= :hours) "
+        "INSERT INTO usage_hourly (hour, user_id, uplink, downlink) "
+        "SELECT strftime('%Y-%m-%d %H:00:00.000000', 'now', printf('-%d hours', n)), id, 1, 1 "
+        "FROM users, k",
+        "WITH RECURSIVE k(n) AS (SELECT 2 UNION ALL SELECT n + 1 FROM k WHERE n <= :days) "
+        "INSERT INTO usage_daily (day, user_id, uplink, downlink) "
+        "SELECT date('now', printf('-%d days', n)), id, 1, 1 FROM users, k",
+    ),
+}
+
+
+def seed_history(db: Database, hours: int, days: int) -> None:
+    """Past hours and days for every user, written in the database itself (millions of rows)."""
+    with transaction(db.sessions) as s:
+        for statement in _HISTORY_SQL[db.engine.dialect.name]:
+            s.execute(text(statement), {"hours": hours, "days": days})
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE usage_hourly, usage_daily"))
 
 
 def bench_ingest(url: str, users: int, nodes: int) -> tuple[list[float], int]:
@@ -72,6 +111,7 @@ def bench_ingest(url: str, users: int, nodes: int) -> tuple[list[float], int]:
         s.execute(
             insert(Node), [{"id": n, "name": f"n{i}", "host": "h"} for i, n in enumerate(node_ids)]
         )
+    seed_history(db, HISTORY_HOURS, HISTORY_DAYS)
     t0 = int(time.time() * 1000) - 60_000
     pages = {
         node: [
@@ -276,7 +316,7 @@ def main() -> int:
                 "< 3 s",
             )
         )
-    fleets = [(args.nodes, "< 5 s")] if args.smoke else [(args.nodes, "< 5 s"), (50, "< 10 s")]
+    fleets = [(args.nodes, "< 10 s")] if args.smoke else [(args.nodes, "< 10 s"), (50, "< 30 s")]
     for nodes, target in fleets:
         times, entries, largest = bench_entitlement_files(args.users, nodes, runs)
         rows.append(
