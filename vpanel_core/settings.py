@@ -18,7 +18,9 @@ DEFAULTS: dict[str, Any] = {
     "announce": "",
     "profile_update_interval_hours": 12,
     "language": "en",
+    "usage_collect_minutes": 5,  # automatic usage collection in the desktop; 0: off
 }
+MAX_COLLECT_MINUTES = 1440
 
 
 def get(session: Session, key: str) -> Any:
@@ -29,6 +31,8 @@ def get(session: Session, key: str) -> Any:
 def put(session: Session, key: str, value: Any) -> None:
     if key == "timezone":
         zone(value)
+    if key == "usage_collect_minutes":
+        check_collect_minutes(value)
     row = session.get(Setting, key)
     if row is None:
         session.add(Setting(key=key, value=value))
@@ -41,6 +45,16 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(f"unknown time zone {name!r} (use e.g. Asia/Shanghai)") from None
+
+
+def check_collect_minutes(value: Any) -> None:
+    """Whole minutes between automatic collections, at most a day apart (0: off)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"usage collection interval must be whole minutes (got {value!r})")
+    if not 0 <= value <= MAX_COLLECT_MINUTES:
+        raise ValidationError(
+            f"usage collection interval must be 0 (off) to {MAX_COLLECT_MINUTES} minutes"
+        )
 
 
 def operator_zone(session: Session) -> ZoneInfo:

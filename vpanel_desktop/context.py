@@ -18,11 +18,12 @@ from vpanel_core.secretbox import SecretBox
 
 if TYPE_CHECKING:
     from vpanel_desktop.services.sync_service import SyncService
+    from vpanel_desktop.services.usage_service import UsageService
 
 
 class ChangeBus(QObject):
-    """Screens announce what they changed ("users", "plans", "nodes", "orders", "settings")
-    so other screens refresh without knowing each other."""
+    """Screens announce what they changed ("users", "plans", "nodes", "orders", "settings",
+    "usage") so other screens refresh without knowing each other."""
 
     changed = Signal(str)
     status_message = Signal(str)
@@ -35,6 +36,7 @@ class AppContext:
     portal_url: str = ""
     bus: ChangeBus = field(default_factory=ChangeBus)
     sync: SyncService | None = None  # set by the main window while the app runs
+    usage: UsageService | None = None  # likewise: every usage collection goes through it
 
     @contextmanager
     def write(self) -> Iterator[Session]:

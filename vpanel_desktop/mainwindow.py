@@ -1,4 +1,5 @@
-"""The main window: navigation, shortcuts, language switch, tray icon with status."""
+"""The main window: navigation, shortcuts, language switch, tray icon with status, and
+the background loops (portal sync, usage collection) it starts and stops."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ from PySide6.QtCore import QEvent
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QLabel,
     QListWidget,
     QMainWindow,
     QMenu,
+    QProgressBar,
     QStackedWidget,
     QSystemTrayIcon,
     QWidget,
 )
 
+from vpanel_core.usage.auto import CollectionStatus
 from vpanel_desktop import i18n
 from vpanel_desktop.context import AppContext
 from vpanel_desktop.i18n import translator
@@ -27,6 +31,7 @@ from vpanel_desktop.screens.plans import PlansScreen
 from vpanel_desktop.screens.settings import SettingsScreen
 from vpanel_desktop.screens.subscriptions import SubscriptionsScreen
 from vpanel_desktop.screens.users import UsersScreen
+from vpanel_desktop.services import usage_service
 from vpanel_desktop.services.sync_service import SyncService, describe
 from vpanel_desktop.workers import ProgressDialog
 
@@ -49,6 +54,7 @@ class MainWindow(QMainWindow):
         self.ctx = ctx
         # Before the screens: change tracking must see every edit made in this session.
         self.sync = ctx.sync = SyncService(ctx)
+        self.usage = ctx.usage = usage_service.UsageService(ctx)
         self.last_sync_job: ProgressDialog | None = None
         self.setObjectName("mainWindow")
         self.resize(1280, 800)
@@ -73,11 +79,23 @@ class MainWindow(QMainWindow):
         self.language_menu = QMenu(self)
         self._build_menus()
         self.tray = self._make_tray()
+        # Usage collection keeps a place of its own: sync and screen messages replace
+        # each other in the status bar, the last collection and the next stay in view.
+        self.usage_state = QLabel()
+        self.usage_state.setObjectName("usageState")
+        self.usage_progress = QProgressBar()
+        self.usage_progress.setObjectName("usageProgress")
+        self.usage_progress.setMaximumWidth(140)
+        self.usage_progress.hide()
+        self.statusBar().addPermanentWidget(self.usage_state)
+        self.statusBar().addPermanentWidget(self.usage_progress)
         ctx.bus.status_message.connect(self.set_status)
         self.sync.status_changed.connect(lambda status: self.set_status(describe(status)))
+        self.usage.status_changed.connect(self.show_usage)
         self.nav.setCurrentRow(0)
         self.retranslate_ui()
         self.sync.start()
+        self.usage.start()
 
     def show_screen(self, cls: type[Screen]) -> Screen:
         self.nav.setCurrentRow(SCREENS.index(cls))
@@ -147,8 +165,16 @@ class MainWindow(QMainWindow):
         if self.tray is not None:
             self.tray.setToolTip(f"vpanel — {message}")
 
+    def show_usage(self, status: CollectionStatus) -> None:
+        """The usage collection's line, with a progress bar while it runs."""
+        self.usage_state.setText(usage_service.describe(status))
+        self.usage_progress.setVisible(status.running)
+        self.usage_progress.setRange(0, max(1, status.total))
+        self.usage_progress.setValue(status.done)
+
     def retranslate_ui(self) -> None:
         self.setWindowTitle(tr("vpanel — operator"))
+        self.show_usage(self.usage.collector.status)
         for row, screen in enumerate(self.screens.values()):
             item = self.nav.item(row)
             if item is not None:
@@ -178,6 +204,7 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.usage.stop()  # first: a collection writes to the database the sync reads
         self.sync.stop()
         for screen in self.screens.values():
             screen.close()

@@ -538,6 +538,18 @@ Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server. Trus
       <translation>语言</translation>
     </message>
     <message>
+      <source>Collect usage every</source>
+      <translation>自动收集流量间隔</translation>
+    </message>
+    <message>
+      <source> min</source>
+      <translation> 分钟</translation>
+    </message>
+    <message>
+      <source>never (only when asked)</source>
+      <translation>从不（仅手动收集）</translation>
+    </message>
+    <message>
       <source>Portal sync</source>
       <translation>门户同步</translation>
     </message>
@@ -873,6 +885,41 @@ Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server. Trus
     <message>
       <source>no answer from the sync loop</source>
       <translation>同步任务无响应</translation>
+    </message>
+  </context>
+  <context>
+    <name>Usage</name>
+    <message>
+      <source>Usage: no enabled nodes</source>
+      <translation>流量：没有已启用的节点</translation>
+    </message>
+    <message>
+      <source>Usage: collecting… {done}/{total} nodes</source>
+      <translation>流量：收集中… {done}/{total} 个节点</translation>
+    </message>
+    <message>
+      <source>Usage: collection failed at {when}: {error}</source>
+      <translation>流量：{when} 收集失败：{error}</translation>
+    </message>
+    <message>
+      <source>Usage: not collected yet</source>
+      <translation>流量：尚未收集</translation>
+    </message>
+    <message>
+      <source>automatic collection off</source>
+      <translation>自动收集已关闭</translation>
+    </message>
+    <message>
+      <source>next {when}</source>
+      <translation>下次 {when}</translation>
+    </message>
+    <message>
+      <source>Usage: collected {when}, {ok} ok, {failed} failed</source>
+      <translation>流量：{when} 已收集，{ok} 个成功，{failed} 个失败</translation>
+    </message>
+    <message>
+      <source>, {count} backing off</source>
+      <translation>，{count} 个暂缓重试</translation>
     </message>
   </context>
   <context>

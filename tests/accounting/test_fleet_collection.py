@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 
-from tests.accounting.helpers import install_journal_helper
+from tests.accounting.helpers import Row, add_journal_node, journal_dir, total_bytes
 from tests.fixtures.sshd import Fleet, SshdNode
 from vpanel_core.db import transaction
 from vpanel_core.models import (
@@ -36,12 +36,11 @@ from vpanel_core.secretbox import SecretBox
 from vpanel_core.timeutil import utcnow
 from vpanel_core.usage import collect, ingest, refresh
 from vpanel_core.usage.collect import State, collect_node
-from vpanel_node.journal import Journal, read_ack
+from vpanel_node.journal import read_ack
 
 pytestmark = pytest.mark.e2e
 
 BOX = SecretBox(Fernet(Fernet.generate_key()), "test")
-Row = tuple[str, int, int, int, int]  # user, up, down, t0, t1 as the accountant journals them
 
 
 @pytest.fixture
@@ -67,15 +66,6 @@ def rounds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[uuid.UUID]]]:
     yield calls
 
 
-def add_journal_node(fleet: Fleet, name: str, flushes: Sequence[Sequence[Row]]) -> uuid.UUID:
-    """A node whose accountant journaled `flushes` (one commit each)."""
-    node_id = fleet.add_node(name, bootstrap=False)
-    journal = Journal(install_journal_helper(fleet.sshd[node_id].remote_dir)).open()
-    for flush in flushes:
-        journal.append(list(flush), {}, [])
-    return node_id
-
-
 def flushes_for(users: Sequence[uuid.UUID], node: int, count: int) -> list[list[Row]]:
     """`count` flushes of every user, spread over three recent days, distinct per node."""
     start = int((utcnow() - timedelta(days=3)).timestamp() * 1000)
@@ -91,10 +81,6 @@ def flushes_for(users: Sequence[uuid.UUID], node: int, count: int) -> list[list[
     return out
 
 
-def journal_dir(fleet: Fleet, node_id: uuid.UUID) -> Path:
-    return Path(fleet.sshd[node_id].remote_dir) / "usage"
-
-
 def links(fleet: Fleet) -> list[refresh.NodeLink]:
     with fleet.db.sessions() as session:
         return refresh.node_links(session, BOX)
@@ -103,11 +89,6 @@ def links(fleet: Fleet) -> list[refresh.NodeLink]:
 def run(fleet: Fleet, **options: Any) -> dict[str, refresh.NodeCollected]:
     done = refresh.collect_and_refresh(fleet.db.sessions, links(fleet), **options)
     return {d.link.name: d for d in done}
-
-
-def total_bytes(db: Database) -> int:
-    with db.sessions() as session:
-        return int(session.scalar(select(func.sum(UsageTotal.uplink + UsageTotal.downlink))) or 0)
 
 
 def journaled_bytes(flushes: Sequence[Sequence[Row]]) -> int:

@@ -59,3 +59,24 @@ def test_invalid_time_zone_is_reported_and_nothing_is_saved(desktop_ctx, qtbot):
     assert "unknown time zone" in screen.message.text()
     with desktop_ctx.read() as session:
         assert settings.get(session, "portal_url") == settings.DEFAULTS["portal_url"]
+
+
+def test_the_usage_collection_interval_is_shown_and_saved(desktop_ctx, qtbot):
+    screen = SettingsScreen(desktop_ctx)
+    qtbot.addWidget(screen)
+    assert screen.collect_minutes.text() == "5 min"
+    screen.collect_minutes.setValue(15)
+    assert screen.save()
+    with desktop_ctx.read() as session:
+        assert settings.get(session, "usage_collect_minutes") == 15
+    screen.collect_minutes.setValue(0)
+    assert screen.collect_minutes.text() == "never (only when asked)"
+
+
+def test_turning_automatic_collection_off_shows_in_the_status_bar(main_window, qtbot):
+    line = main_window.usage_state
+    qtbot.waitUntil(lambda: line.text().startswith("Usage: no enabled nodes · next "))
+    screen = main_window.show_screen(SettingsScreen)
+    screen.collect_minutes.setValue(0)
+    assert screen.save()
+    qtbot.waitUntil(lambda: line.text().endswith(" · automatic collection off"))

@@ -1,10 +1,12 @@
-"""The desktop's sync wiring against a real waitress portal, and "Collect usage" against
+"""The desktop's sync wiring against a real waitress portal, and usage collection against
 real and dead nodes: pairing shows "paired", Sync now (Ctrl+Shift+S) publishes a user
 created in the app, a dead node fails on its own row while the GUI keeps painting and the
-live nodes are collected in one round."""
+live nodes are collected in one round, and the main window collects on its own and says
+so in the status bar."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import requests
@@ -20,13 +22,47 @@ from vpanel_core.models import Node, Subscription, UsageTotal, User
 from vpanel_core.services import nodes
 from vpanel_core.services.users import NewUser, create_user
 from vpanel_core.sync.portal_side import PortalSync
+from vpanel_core.timeutil import utcnow
+from vpanel_desktop.context import AppContext
+from vpanel_desktop.formatting import human_bytes
+from vpanel_desktop.mainwindow import MainWindow
 from vpanel_desktop.screens.nodes import NodesScreen
 from vpanel_desktop.screens.settings import SettingsScreen
+from vpanel_desktop.screens.users import COLUMNS, UsersScreen
+from vpanel_desktop.services.usage_service import UsageService
 from vpanel_desktop.workers import FAILED, OK
 from vpanel_node.journal import Journal, read_ack
 
 FAKE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAfake\n-----END OPENSSH PRIVATE KEY-----"
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+NAMES = ("edge-1", "edge-2", "edge-down")
+USED = 2 * 1210  # frank on the two live nodes
+
+
+def nodes_screen(ctx: AppContext) -> NodesScreen:
+    """The Nodes screen outside the main window, collecting through a service of its own."""
+    ctx.usage = UsageService(ctx)
+    return NodesScreen(ctx)
+
+
+def journal_fleet(
+    ctx: AppContext, sshd_factory, ssh_client_key
+) -> tuple[Fleet, dict[str, uuid.UUID]]:
+    """Nodes edge-1, edge-2 and edge-down (dead), keys sealed as the app stores them, each
+    journal holding 1,210 bytes of user frank."""
+    fleet = Fleet(ctx.database, sshd_factory, ssh_client_key)
+    user = str(fleet.add_user("frank"))
+    now = int(utcnow().timestamp() * 1000)
+    node_ids = {name: fleet.add_node(name, bootstrap=False) for name in NAMES}
+    for node_id in node_ids.values():
+        with ctx.write() as session:
+            node = session.get(Node, node_id)
+            assert node is not None
+            node.ssh_key_ref = ctx.box.seal(ssh_client_key.read_text())
+        journal = Journal(install_journal_helper(fleet.sshd[node_id].remote_dir)).open()
+        journal.append([(user, 100, 1000, now - 9, now - 5), (user, 10, 100, now - 4, now)], {}, [])
+    fleet.sshd[node_ids["edge-down"]].drop()
+    return fleet, node_ids
 
 
 def pairing_code(portal: LiveServer) -> str:
@@ -72,7 +108,7 @@ def test_collect_usage_from_unreachable_node_fails_per_node_and_gui_stays_live(
         )
         node.host_key = HOST_KEY
         node.ssh_key_ref = desktop_ctx.box.seal(FAKE_KEY)
-    screen = NodesScreen(desktop_ctx)
+    screen = nodes_screen(desktop_ctx)
     qtbot.addWidget(screen)
     screen.show()
     ticks: list[int] = []
@@ -93,19 +129,8 @@ def test_collect_usage_from_unreachable_node_fails_per_node_and_gui_stays_live(
 def test_collect_usage_collects_live_nodes_in_one_round_and_fails_the_dead_one_alone(
     desktop_ctx, qtbot, sshd_factory, ssh_client_key
 ) -> None:
-    fleet = Fleet(desktop_ctx.database, sshd_factory, ssh_client_key)
-    user = str(fleet.add_user("frank"))
-    names = ("edge-1", "edge-2", "edge-down")
-    node_ids = {name: fleet.add_node(name, bootstrap=False) for name in names}
-    for node_id in node_ids.values():
-        with desktop_ctx.write() as session:  # sealed, as the app stores keys
-            node = session.get(Node, node_id)
-            assert node is not None
-            node.ssh_key_ref = desktop_ctx.box.seal(ssh_client_key.read_text())
-        journal = Journal(install_journal_helper(fleet.sshd[node_id].remote_dir)).open()
-        journal.append([(user, 100, 1000, 1, 2), (user, 10, 100, 3, 4)], {}, [])
-    fleet.sshd[node_ids["edge-down"]].drop()
-    screen = NodesScreen(desktop_ctx)
+    fleet, node_ids = journal_fleet(desktop_ctx, sshd_factory, ssh_client_key)
+    screen = nodes_screen(desktop_ctx)
     qtbot.addWidget(screen)
 
     dialog = screen.collect_usage()
@@ -121,3 +146,34 @@ def test_collect_usage_collects_live_nodes_in_one_round_and_fails_the_dead_one_a
     with desktop_ctx.read() as session:
         assert session.scalar(select(func.sum(UsageTotal.downlink))) == 2 * 1100
     dialog.accept()
+
+
+def test_the_main_window_collects_usage_on_its_own_and_says_so_in_the_status_bar(
+    desktop_ctx, qtbot, sshd_factory, ssh_client_key
+) -> None:
+    fleet, node_ids = journal_fleet(desktop_ctx, sshd_factory, ssh_client_key)
+    window = MainWindow(desktop_ctx)  # the first automatic run starts with the window
+    qtbot.addWidget(window)
+    seen: list[tuple[str, bool]] = []
+    window.usage.status_changed.connect(
+        lambda _s: seen.append((window.usage_state.text(), window.usage_progress.isVisible()))
+    )
+    window.show()
+    users = window.show_screen(UsersScreen)
+    assert isinstance(users, UsersScreen)
+    ticks: list[int] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(5)
+
+    qtbot.waitUntil(lambda: "2 ok, 1 failed" in window.usage_state.text(), timeout=60_000)
+    timer.stop()
+
+    line = window.usage_state.text()
+    assert line.startswith("Usage: collected ") and " · next " in line
+    assert any(text.endswith("/3 nodes") and bar for text, bar in seen)  # progress as it ran
+    assert not window.usage_progress.isVisible() and ticks  # the GUI kept painting
+    for name in ("edge-1", "edge-2"):
+        assert read_ack(Path(fleet.sshd[node_ids[name]].remote_dir) / "usage") == 2
+    used = COLUMNS.index("used")
+    qtbot.waitUntil(lambda: users.model.index(0, used).data() == human_bytes(USED))  # no F5

@@ -25,7 +25,7 @@ def _money_text(amounts: dict[str, int]) -> str:
 
 
 class DashboardScreen(Screen):
-    topics = ("users", "orders", "nodes", "settings")
+    topics = ("users", "orders", "nodes", "settings", "usage")
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__(ctx)

@@ -27,7 +27,6 @@ from vpanel_core.nodes.inbound_secrets import NewInbound
 from vpanel_core.nodes.ssh import HostKey, fetch_host_key, pin_host_key
 from vpanel_core.proxies import Protocol, Transport
 from vpanel_core.services import nodes
-from vpanel_core.usage import refresh
 from vpanel_desktop.context import AppContext
 from vpanel_desktop.formatting import local_time
 from vpanel_desktop.i18n import translator
@@ -352,17 +351,15 @@ class NodesScreen(Screen):
         return self._run(tr("Node status"), [n.name for n in found], job)
 
     def collect_usage(self) -> ProgressDialog | None:
-        """Collect every node's usage journal, then push it fresh entitlements."""
-        try:
-            with self.ctx.read() as session:
-                names = [r.name for r in self.model.rows]
-                links = refresh.node_links(session, self.ctx.box, names, node_ops.CONNECT_TIMEOUT)
-        except DomainError as exc:
-            report_error(self, exc)
+        """Collect every node's usage journal, then push it fresh entitlements; joins the
+        automatic collection if one is under way, and restarts its timer."""
+        service = self.ctx.usage
+        if service is None:  # a screen outside the main window
             return None
-        sessions = self.ctx.database.sessions
+        collector = service.collector
 
         def job(report: Any, cancel: Any) -> list[ItemResult]:
-            return node_ops.collect(links, sessions, report, cancel)
+            return node_ops.collect(collector, report, cancel)
 
-        return self._run(tr("Collect usage"), [link.name for link in links], job)
+        names = [row.name for row in self.model.rows if row.enabled]
+        return self._run(tr("Collect usage"), names, job)

@@ -1,4 +1,5 @@
-"""Settings: portal URL, SMTP, payments, time zone, language, and pairing with a portal.
+"""Settings: portal URL, SMTP, payments, time zone, language, how often usage is collected,
+and pairing with a portal.
 
 Secret fields are write-only: they show whether a value is stored, never the value,
 and are sealed with the master key before they reach the database.
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
 )
 
@@ -21,6 +23,7 @@ from vpanel_core import settings
 from vpanel_core.errors import DomainError
 from vpanel_core.services import secret_settings
 from vpanel_core.sync.loop import SyncStatus
+from vpanel_core.usage.auto import SETTING as COLLECT_MINUTES
 from vpanel_desktop import i18n
 from vpanel_desktop.context import AppContext
 from vpanel_desktop.i18n import translator
@@ -62,6 +65,11 @@ class SettingsScreen(Screen):
             self.language.addItem(name, code)
         self.language_caption = QLabel()
         self.form.addRow(self.language_caption, self.language)
+        self.collect_minutes = QSpinBox()
+        self.collect_minutes.setObjectName(COLLECT_MINUTES)
+        self.collect_minutes.setRange(0, settings.MAX_COLLECT_MINUTES)
+        self.collect_caption = QLabel()
+        self.form.addRow(self.collect_caption, self.collect_minutes)
         self.key_info = QLabel()
         self.key_info.setWordWrap(True)
         self.message = QLabel()
@@ -170,6 +178,9 @@ class SettingsScreen(Screen):
         for key, caption in self.captions.items():
             caption.setText(names[key])
         self.language_caption.setText(tr("Language"))
+        self.collect_caption.setText(tr("Collect usage every"))
+        self.collect_minutes.setSuffix(tr(" min"))
+        self.collect_minutes.setSpecialValueText(tr("never (only when asked)"))
         self.sync_group.setTitle(tr("Portal sync"))
         self.sync_url_caption.setText(tr("Portal address"))
         self.sync_code_caption.setText(tr("One-time code"))
@@ -196,6 +207,7 @@ class SettingsScreen(Screen):
                     else tr("not set")
                 )
             lang = i18n.normalize(str(settings.get(session, "language")))
+            self.collect_minutes.setValue(int(settings.get(session, COLLECT_MINUTES)))
         self.language.setCurrentIndex(max(0, self.language.findData(lang)))
         self._show_pairing()
 
@@ -212,6 +224,7 @@ class SettingsScreen(Screen):
                     if text:
                         secret_settings.put(session, self.ctx.box, key, text)
                 settings.put(session, "language", self.language.currentData())
+                settings.put(session, COLLECT_MINUTES, self.collect_minutes.value())
         except DomainError as exc:
             self.message.setStyleSheet("color: #c0392b;")
             self.message.setText(exc.message)

@@ -359,7 +359,7 @@ class UserDetails(QGroupBox):
 
 
 class UsersScreen(Screen):
-    topics = ("users", "plans", "settings")
+    topics = ("users", "plans", "settings", "usage")
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__(ctx)

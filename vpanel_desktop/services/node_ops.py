@@ -1,5 +1,5 @@
 """Push, status and usage collection for nodes through the node layer
-(`vpanel_core.nodes`, `vpanel_core.usage.refresh`), off the GUI thread, cancellable
+(`vpanel_core.nodes`, `vpanel_core.usage.auto`), off the GUI thread, cancellable
 between nodes (collection: between rounds).
 
 Configs are rendered in one short transaction on the caller's side
@@ -18,13 +18,13 @@ from dataclasses import replace
 from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, selectinload
 
 from vpanel_core.models import Node
 from vpanel_core.nodes import fleet, status
 from vpanel_core.nodes.push import PushJob, PushResult, Stage, push_one
 from vpanel_core.secretbox import SecretBox, is_sealed
-from vpanel_core.usage import refresh
+from vpanel_core.usage.auto import AutoCollector
 from vpanel_core.usage.collect import State
 from vpanel_desktop.workers import CANCELLED, FAILED, OK, RUNNING, ItemResult, Report
 
@@ -175,22 +175,21 @@ def record_push(session: Session, results: Sequence[PushResult]) -> None:
     fleet.record_results(session, results)
 
 
-def collect(
-    links: Sequence[refresh.NodeLink],
-    sessions: sessionmaker[Session],
-    report: Report,
-    cancel: threading.Event,
-) -> list[ItemResult]:
+def collect(collector: AutoCollector, report: Report, cancel: threading.Event) -> list[ItemResult]:
     """Collect every node's usage in shared rounds (one transaction per round, not per
-    node and page), then refresh each node's entitlements; Cancel stops between rounds."""
+    node and page), then refresh each node's entitlements, through the app's one
+    collector: a collection already under way is joined, never run twice at once.
+    Cancel stops between rounds."""
 
     def progress(name: str, state: State, message: str) -> None:
         report(name, JOB_STATES[state], message)
 
-    done = refresh.collect_and_refresh(
-        sessions, links, on_progress=progress, cancel=cancel, max_workers=PARALLEL
-    )
+    run = collector.collect(on_progress=progress, cancel=cancel)
+    if run.error is not None:
+        raise run.error
     # A node stopped by Cancel was already shown as such: it is no result.
     return [
-        ItemResult(d.link.name, d.refreshed, d.message) for d in done if d.state != State.CANCELLED
+        ItemResult(o.name, o.state == State.OK, o.message)
+        for o in run.outcomes
+        if o.state != State.CANCELLED
     ]
