@@ -1,10 +1,18 @@
 """Sync speed: initial snapshot of N users to a real waitress portal, then a 100-user delta.
 
     .venv/bin/python -m bench.bench_sync [--users 100000] [--portal-db sqlite|postgresql://…]
-                                         [--same-process]
+                                         [--page-size N] [--same-process] [--smoke]
+
+The desktop holds what every benchmark seeds (bench.seed: 50 nodes × 4 inbounds, users
+with a subscription and a grant, a usage record every 14 days of each user's life of up
+to a year). A snapshot page carries its users' usage rollups (totals, days, retained
+hours): at this density 17 rows per user, six times the user rows. So the snapshot is
+timed twice, each time to an empty portal: of the users before their usage is ingested
+(what this benchmark timed before, on a seed of its own), and of the users with their usage.
 
 The portal runs in its own process (as on its own machine in production), so the desktop
 and the portal do not share one interpreter lock; `--same-process` runs it in a thread.
+A PostgreSQL `--portal-db` is emptied before each snapshot.
 
 Prints a markdown table. Targets: snapshot of 100,000 users < 10 s, delta of 100 < 300 ms.
 """
@@ -13,89 +21,38 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import secrets
 import tempfile
 import threading
 import time
-import uuid
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, select, update
 from waitress import wasyncore
 from waitress.server import create_server
 
-from portal.app import create_app
+from bench.seed import ingest_usage, seed
+from portal.app import close_app, create_app
 from portal.config import PortalConfig
 from tests.fixtures.ports import free_port
 from vpanel_core import secretbox
 from vpanel_core.db import transaction
-from vpanel_core.models import Grant, Subscription, User
+from vpanel_core.models import UsageDaily, UsageHourly, UsageTotal, User
 from vpanel_core.runtime import Database, open_database
-from vpanel_core.services import plans
 from vpanel_core.sync.client import SyncClient
 from vpanel_core.sync.transport import HttpTransport
-from vpanel_core.timeutil import utcnow
+
+USAGE_TABLES = (UsageTotal, UsageDaily, UsageHourly)
 
 
-def seed(db: Database, count: int) -> list[uuid.UUID]:
-    """Users with a subscription and a grant each, written in bulk (tracked as changes)."""
-    now = utcnow()
-    ids = [uuid.uuid4() for _ in range(count)]
-    with transaction(db.sessions) as session:
-        plans.create_plan(session, plans.NewPlan("Basic", 500, "USD", 30, traffic_bytes=50 << 30))
-        for start in range(0, count, 5000):
-            chunk = ids[start : start + 5000]
-            codes = [f"{n:08x}" for n in range(start, start + len(chunk))]  # unique short codes
-            session.execute(
-                insert(User),
-                [
-                    {
-                        "id": i,
-                        "username": f"u{i.hex[:12]}",
-                        "email": f"{i.hex[:12]}@example.com",
-                        "credential": uuid.uuid4(),
-                        "proxy_secret": secrets.token_urlsafe(24),
-                        "node_groups": [],
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for i in chunk
-                ],
-            )
-            session.execute(
-                insert(Subscription),
-                [
-                    {
-                        "user_id": i,
-                        "token": secrets.token_urlsafe(32),
-                        "short_code": code,
-                        "created_at": now,
-                    }
-                    for i, code in zip(chunk, codes, strict=True)
-                ],
-            )
-            session.execute(
-                insert(Grant),
-                [
-                    {
-                        "id": f"seed:{i}",
-                        "user_id": i,
-                        "kind": "extend",
-                        "seconds": 30 * 86400,
-                        "bytes": 50 << 30,
-                        "unlimited": False,
-                        "effective_at": now - timedelta(days=1),
-                        "source": "seed",
-                        "note": "",
-                        "created_at": now,
-                    }
-                    for i in chunk
-                ],
-            )
-    return ids
+@dataclass(frozen=True, slots=True)
+class Portal:
+    url: str
+    code: str  # a pairing code
+    database: Database
 
 
 def serve_portal(portal_url: str, port: int, codes: Connection) -> None:
@@ -107,99 +64,142 @@ def serve_portal(portal_url: str, port: int, codes: Connection) -> None:
     server.run()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--delta", type=int, default=100)
-    parser.add_argument("--page-size", type=int, default=2000)
-    parser.add_argument("--portal-db", default="sqlite")
-    parser.add_argument("--same-process", action="store_true", help="portal in a thread")
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
-    desktop = open_database(f"sqlite:///{work / 'desktop.db'}")
-    portal_url = args.portal_db if args.portal_db != "sqlite" else f"sqlite:///{work / 'portal.db'}"
+@contextmanager
+def running_portal(database_url: str, same_process: bool) -> Iterator[Portal]:
+    """An empty portal on waitress, in its own process or in a thread of this one."""
+    portal_db = open_database(database_url)
+    if portal_db.engine.dialect.name == "postgresql":
+        # Imported here: importing the fixtures module probes for a local PostgreSQL.
+        from tests.fixtures.databases import truncate_all
+
+        truncate_all(portal_db.engine)
     port = free_port()
-    child: multiprocessing.process.BaseProcess | None = None
-    server: Any = None
-    if args.same_process:
-        portal_db = open_database(portal_url)
-        config = PortalConfig(database_url=portal_url, secret_key="b" * 40)
+    stop: Callable[[], None]
+    if same_process:
+        config = PortalConfig(database_url=database_url, secret_key="b" * 40)
         app = create_app(config, database=portal_db)
         server = create_server(app, host="127.0.0.1", port=port, threads=4)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         code = app.extensions["vpanel_sync"].issue_pairing_code()
+
+        def stop() -> None:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            thread.join(timeout=10)
+            server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+            close_app(app)
+
     else:
         ours, theirs = multiprocessing.Pipe()
         child = multiprocessing.get_context("spawn").Process(
-            target=serve_portal, args=(portal_url, port, theirs), daemon=True
+            target=serve_portal, args=(database_url, port, theirs), daemon=True
         )
         child.start()
         code = ours.recv()
-        portal_db = open_database(portal_url)
+
+        def stop() -> None:
+            child.terminate()
+            child.join(timeout=10)
+
+    try:
+        yield Portal(f"http://127.0.0.1:{port}", code, portal_db)
+    finally:
+        stop()
+        portal_db.engine.dispose()
+
+
+def count_usage_rows(db: Database) -> int:
+    with db.sessions() as session:
+        return sum(session.scalar(select(func.count()).select_from(t)) or 0 for t in USAGE_TABLES)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--delta", type=int, default=100)
+    parser.add_argument("--page-size", type=int, help="users per snapshot page (client default)")
+    parser.add_argument("--portal-db", default="sqlite")
+    parser.add_argument("--same-process", action="store_true", help="portal in a thread")
+    parser.add_argument("--smoke", action="store_true", help="2,000 users")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as work:
+        run(args, Path(work))
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    users = 2_000 if args.smoke else args.users
+    desktop = open_database(f"sqlite:///{work / 'desktop.db'}")
+
+    def portal_url(name: str) -> str:
+        return args.portal_db if args.portal_db != "sqlite" else f"sqlite:///{work / name}"
+
     transport = HttpTransport(timeout=120)
-    client = SyncClient(
-        desktop,
-        secretbox.load(work, use_keyring=False),
-        transport=transport,
-        page_size=args.page_size,
-    )
+    box = secretbox.load(work, use_keyring=False)
+    options = {} if args.page_size is None else {"page_size": args.page_size}
+    client = SyncClient(desktop, box, transport=transport, **options)
+    target = "< 10 s" if users == 100_000 else "—"
     rows: list[tuple[str, float, str]] = []
+
+    def snapshot(portal: Portal, what: str) -> None:
+        client.pair(portal.url, portal.code)
+        started = time.perf_counter()
+        report = client.sync_once()
+        elapsed = time.perf_counter() - started
+        pages = f"{report.snapshot_pages} page{'s' * (report.snapshot_pages != 1)}"
+        rows.append((f"initial snapshot, {what}, {pages}", elapsed, target))
+
     try:
         started = time.perf_counter()
-        client_ids = seed(desktop, args.users)
+        seeded = seed(desktop, users=users, ingest=False)
+        seconds = time.perf_counter() - started
+        rows.append((f"seed desktop: {users:,} users (bench.seed)", seconds, "—"))
+        with desktop.sessions() as session:
+            changed = session.scalars(select(User.id).order_by(User.username).limit(args.delta))
+            changed_ids = list(changed)
+        with running_portal(portal_url("portal.db"), args.same_process) as portal:
+            snapshot(portal, f"{users:,} users without usage")
+            with transaction(desktop.sessions) as session:
+                session.execute(
+                    update(User).where(User.id.in_(changed_ids)).values(notes="changed")
+                )
+            started = time.perf_counter()
+            client.sync_once()
+            rows.append(
+                (
+                    f"delta of {len(changed_ids)} changed users (pull + publish)",
+                    time.perf_counter() - started,
+                    "< 300 ms",
+                )
+            )
+            with portal.database.sessions() as session:
+                notes = session.scalar(select(User.notes).where(User.id == changed_ids[0]))
+                assert notes == "changed", "delta did not arrive"
+        started = time.perf_counter()
+        ingest_usage(desktop, seeded.journals)
         rows.append(
             (
-                f"seed desktop with {args.users:,} users (bulk insert)",
+                f"ingest usage: {seeded.usage_records:,} records (not part of sync)",
                 time.perf_counter() - started,
                 "—",
             )
         )
-        client.pair(f"http://127.0.0.1:{port}", code)
-        started = time.perf_counter()
-        report = client.sync_once()
-        elapsed = time.perf_counter() - started
-        target = "< 10 s" if args.users == 100_000 else "—"
-        rows.append(
-            (
-                f"initial snapshot, {args.users:,} users, {report.snapshot_pages} pages",
-                elapsed,
-                target,
-            )
-        )
-        with transaction(desktop.sessions) as session:
-            for user_id in client_ids[: args.delta]:
-                session.execute(update(User).where(User.id == user_id).values(notes="changed"))
-        started = time.perf_counter()
-        client.sync_once()
-        rows.append(
-            (
-                f"delta of {args.delta} changed users (pull + publish)",
-                time.perf_counter() - started,
-                "< 300 ms",
-            )
-        )
-        with portal_db.sessions() as session:
-            changed = session.scalar(select(User.notes).where(User.id == client_ids[0]))
-            assert changed == "changed", "delta did not arrive"
+        published = count_usage_rows(desktop)
+        with running_portal(portal_url("portal-usage.db"), args.same_process) as portal:
+            snapshot(portal, f"{users:,} users with {published:,} usage rows")
+            assert count_usage_rows(portal.database) == published, "usage did not arrive"
     finally:
-        if child is not None:
-            child.terminate()
-            child.join(timeout=10)
-        else:
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-            thread.join(timeout=10)
-            server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         transport.close()
+        desktop.engine.dispose()
     where = "a thread of the desktop process" if args.same_process else "its own process"
+    print("## Sync: desktop → portal (targets: snapshot of 100k users < 10 s, delta < 300 ms)\n")
     print(
-        f"\nportal database: {args.portal_db} (portal in {where}); desktop: SQLite; "
-        "transport: waitress on loopback\n"
+        f"portal database: {args.portal_db} (portal in {where}); desktop: SQLite; "
+        f"transport: waitress on loopback; {client.page_size:,} users per snapshot page\n"
     )
     print("| step | seconds | target |")
     print("|---|---:|---|")
-    for name, seconds, target in rows:
-        print(f"| {name} | {seconds:.3f} | {target} |")
+    for name, seconds, goal in rows:
+        print(f"| {name} | {seconds:.3f} | {goal} |")
 
 
 if __name__ == "__main__":

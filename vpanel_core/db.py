@@ -37,6 +37,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Statement journals (an upsert keeps one per row) in memory, not in /var/tmp files:
+    # on files, a 100,000-user sync snapshot wrote 4.5 GB through 2 million write calls.
+    cursor.execute("PRAGMA temp_store=MEMORY")
     if not _is_memory(dbapi_connection):
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")

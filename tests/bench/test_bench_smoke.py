@@ -50,3 +50,11 @@ def test_usage_smoke_benchmark_applies_every_record_and_writes_entitlement_files
     written = re.findall(r"entitlement files, SQLite \| [^|]* \| [^|]* \| ([\d,]+) entries", output)
     # Each user on the nodes of their groups: at least one file each, at most all three.
     assert written and 2_000 <= int(written[0].replace(",", "")) <= 6_000, output
+
+
+def test_sync_smoke_benchmark_times_both_snapshots_and_the_delta() -> None:
+    output = smoke("sync", 120)
+    snapshots = re.findall(r"^\| initial snapshot, [^|]* \| ([\d.]+) \|", output, re.M)
+    delta = re.findall(r"^\| delta of [^|]* \| ([\d.]+) \|", output, re.M)
+    assert len(snapshots) == 2 and len(delta) == 1, output
+    assert all(float(seconds) > 0 for seconds in (*snapshots, *delta)), output

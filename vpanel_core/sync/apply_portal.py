@@ -23,7 +23,7 @@ from vpanel_core.sync import capture, usage_rows
 from vpanel_core.sync.events import PLAN_FIELDS
 from vpanel_core.sync.models import NodeCredential, SyncEvent
 from vpanel_core.sync.publication import INBOUND_COLUMNS, NODE_COLUMNS
-from vpanel_core.sync.rows import load, upsert
+from vpanel_core.sync.rows import count, load, split, table_of, upsert, write_table
 
 OPERATOR_USER_FIELDS = (
     "username",
@@ -38,14 +38,20 @@ OPERATOR_USER_FIELDS = (
 
 
 def apply(session: Session, body: dict[str, Any], seen_event_seq: int) -> dict[str, int]:
-    """Apply one publication in the caller's transaction; returns counts per kind."""
+    """Apply one publication (see `publication.empty`) in the caller's transaction;
+    returns counts per kind."""
     with capture.quiet(session):
         _delete(session, body.get("deleted", {}))
         _plans(session, body.get("plans", []))
         _nodes(session, body.get("nodes", []))
-        _users(session, body.get("users", []), seen_event_seq)
-        _usage(session, body.get("usage", []))
-    return {k: len(body.get(k, [])) for k in ("plans", "nodes", "users", "usage")}
+        _users(session, body, seen_event_seq)
+        _usage(session, body.get("usage") or {})
+    return {
+        "plans": len(body.get("plans", [])),
+        "nodes": len(body.get("nodes", [])),
+        "users": count(table_of(body, "users")),
+        "usage": usage_rows.rows_in(body.get("usage") or {}),
+    }
 
 
 def _ids(values: Iterable[str]) -> list[uuid.UUID]:
@@ -92,35 +98,27 @@ def _nodes(session: Session, nodes: list[dict[str, Any]]) -> None:
     upsert(session, NodeCredential, tokens, update=["token_hash"])
 
 
-def _users(session: Session, users: list[dict[str, Any]], seen_event_seq: int) -> None:
-    if not users:
-        return
-    rows = [load(User, u) for u in users]  # `subscription` / `grants` are not columns: dropped
-    recent = _recent_plan_purchases(session, [r["id"] for r in rows], seen_event_seq)
-    fresh = [r for r in rows if r["id"] not in recent]
-    guarded = [r for r in rows if r["id"] in recent]
-    upsert(session, User, fresh, update=OPERATOR_USER_FIELDS)
+def _users(session: Session, body: dict[str, Any], seen_event_seq: int) -> None:
+    """Users, then what refers to them: their subscriptions and grants."""
+    recent = _recent_plan_purchases(session, seen_event_seq)
+    guarded, fresh = split(table_of(body, "users"), "id", recent)
+    write_table(session, User, fresh, update=OPERATOR_USER_FIELDS)
     keep_plan = [f for f in OPERATOR_USER_FIELDS if f not in PLAN_FIELDS]
-    upsert(session, User, guarded, update=keep_plan)
-    subs = [load(Subscription, u["subscription"]) for u in users if u.get("subscription")]
-    upsert(session, Subscription, subs)
-    grants = [load(Grant, g) for u in users for g in u.get("grants", [])]
-    upsert(session, Grant, grants)
+    write_table(session, User, guarded, update=keep_plan)
+    write_table(session, Subscription, table_of(body, "subscriptions"))
+    write_table(session, Grant, table_of(body, "grants"))
 
 
-def _recent_plan_purchases(
-    session: Session, ids: list[uuid.UUID], seen_event_seq: int
-) -> set[uuid.UUID]:
-    found: set[uuid.UUID] = set()
-    for start in range(0, len(ids), 900):
-        query = select(SyncEvent.user_id).where(
-            SyncEvent.seq > seen_event_seq,
-            SyncEvent.kind == "plan_applied",
-            SyncEvent.user_id.in_(ids[start : start + 900]),
-        )
-        found.update(u for u in session.scalars(query) if u is not None)
-    return found
+def _recent_plan_purchases(session: Session, seen_event_seq: int) -> set[str]:
+    """Users (canonical id text) with a plan purchase the desktop had not seen yet.
+
+    Few: the desktop pulls events right before it publishes.
+    """
+    query = select(SyncEvent.user_id).where(
+        SyncEvent.seq > seen_event_seq, SyncEvent.kind == "plan_applied"
+    )
+    return {str(u) for u in session.scalars(query) if u is not None}
 
 
-def _usage(session: Session, usage: list[dict[str, Any]]) -> None:
+def _usage(session: Session, usage: dict[str, Any]) -> None:
     usage_rows.apply(session, usage)

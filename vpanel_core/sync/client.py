@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from vpanel_core.batching import paused_gc
 from vpanel_core.db import transaction
 from vpanel_core.runtime import Database
 from vpanel_core.secretbox import SecretBox
@@ -207,6 +208,7 @@ class SyncClient:
                 if final:
                     return pages
 
+    @paused_gc()
     def _sealed_page(
         self, me: keys.Identity, peer: SyncPeer, version: int, after: str | None
     ) -> tuple[bytes, str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from vpanel_core.batching import paused_gc
 from vpanel_core.db import transaction
 from vpanel_core.runtime import Database
 from vpanel_core.secretbox import SecretBox
@@ -52,6 +53,7 @@ class PortalSync:
             raise NotPaired("no desktop is paired with this portal")
         return me, peer
 
+    @paused_gc()
     def publish(self, data: bytes, now: datetime | None = None) -> bytes:
         """Apply a snapshot page or delta; answer with the version now applied."""
         me, peer = self._desktop()

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable
+from operator import methodcaller
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from vpanel_core import settings
@@ -20,7 +21,7 @@ from vpanel_core.batching import batches
 from vpanel_core.models import Grant, Inbound, Node, Plan, Subscription, User
 from vpanel_core.sync import changes, usage_rows
 from vpanel_core.sync.node_tokens import pull_token, token_hash
-from vpanel_core.sync.rows import dump, dumper
+from vpanel_core.sync.rows import as_dicts, dump, extend, read_table, select_raw
 from vpanel_core.timeutil import utcnow
 
 NODE_COLUMNS = ("id", "name", "host", "group", "country", "labels", "enabled", "created_at")
@@ -58,12 +59,16 @@ IN_CLAUSE = 900
 
 
 def empty(kind: str) -> dict[str, Any]:
+    """A publication: plans and nodes as dicts; users, their subscriptions and grants as
+    tables (`rows.Columns`, the bulk of a snapshot) and usage as `usage_rows` tables."""
     return {
         "kind": kind,
         "plans": [],
         "nodes": [],
-        "users": [],
-        "usage": [],
+        "users": {},
+        "subscriptions": {},
+        "grants": {},
+        "usage": {},
         "deleted": {"user": [], "plan": [], "node": []},
     }
 
@@ -82,47 +87,18 @@ def node_payload(node: Node) -> dict[str, Any]:
     return data
 
 
-def users_payload(session: Session, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
-    """Each user with its subscription and every grant (grants per user are few).
-
-    Plain column reads, no ORM objects: a snapshot reads 100,000 users this way.
-    """
-    users, subs, grants = User.__table__, Subscription.__table__, Grant.__table__
-    result: list[dict[str, Any]] = []
-    for chunk in batches(ids, IN_CLAUSE):
-        result.extend(
-            _assemble(
-                session.execute(select(users).where(users.c.id.in_(chunk))),
-                session.execute(select(subs).where(subs.c.user_id.in_(chunk))),
-                session.execute(select(grants).where(grants.c.user_id.in_(chunk))),
-            )
-        )
-    return result
+def _add_users_where(session: Session, body: dict[str, Any], query: Select[Any]) -> list[Any]:
+    """Add the users of `query` (a `select_raw(User)`); returns their ids (wire text)."""
+    found = read_table(session, User, query)
+    body["users"] = extend(body["users"], found)
+    return found["id"]
 
 
-def _assemble(
-    users: Iterable[Sequence[Any]], subs: Iterable[Sequence[Any]], grants: Iterable[Sequence[Any]]
-) -> list[dict[str, Any]]:
-    """User dicts with `subscription` and `grants` from plain rows of the three tables."""
-    dump_user, dump_sub, dump_grant = dumper(User), dumper(Subscription), dumper(Grant)
-    sub_key = _position(Subscription, "user_id")
-    grant_key = _position(Grant, "user_id")
-    user_key = _position(User, "id")
-    by_user: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for row in grants:
-        by_user[row[grant_key]].append(dump_grant(row))
-    sub_of = {row[sub_key]: dump_sub(row) for row in subs}
-    result = []
-    for row in users:
-        data = dump_user(row)
-        data["subscription"] = sub_of.get(row[user_key])
-        data["grants"] = by_user.get(row[user_key], [])
-        result.append(data)
-    return result
-
-
-def _position(model: type[Any], name: str) -> int:
-    return [c.name for c in model.__table__.columns].index(name)
+def _add_owned(session: Session, body: dict[str, Any], owned: Callable[[Any], Any]) -> None:
+    """Add the subscriptions and grants whose user_id is `owned` (a condition on it)."""
+    for model, key in ((Subscription, "subscriptions"), (Grant, "grants")):
+        table = read_table(session, model, select_raw(model).where(owned(model.user_id)))
+        body[key] = extend(body[key], table)
 
 
 def snapshot_page(session: Session, after: str | None, size: int) -> tuple[dict[str, Any], str]:
@@ -135,21 +111,17 @@ def snapshot_page(session: Session, after: str | None, size: int) -> tuple[dict[
         body["plans"] = [dump(p, Plan) for p in session.scalars(select(Plan))]
         nodes = session.scalars(select(Node).options(selectinload(Node.inbounds)))
         body["nodes"] = [node_payload(n) for n in nodes]
-    users, subs, grants = User.__table__, Subscription.__table__, Grant.__table__
-    # One range per table instead of IN lists: the page is a contiguous run of user ids.
-    query = select(users).order_by(users.c.id).limit(size)
+    query = select_raw(User).order_by(User.id).limit(size)
     if after:
-        query = query.where(users.c.id > uuid.UUID(after))
-    user_rows = session.execute(query).all()
-    if not user_rows:
+        query = query.where(User.id > uuid.UUID(after))
+    ids = _add_users_where(session, body, query)
+    if not ids:
         return body, ""
-    first, last_id = user_rows[0][_position(User, "id")], user_rows[-1][_position(User, "id")]
-    sub_rows = session.execute(select(subs).where(subs.c.user_id.between(first, last_id)))
-    grant_rows = session.execute(select(grants).where(grants.c.user_id.between(first, last_id)))
-    body["users"] = _assemble(user_rows, sub_rows, grant_rows)
-    body["usage"] = usage_rows.of_user_range(session, first, last_id, utcnow())
-    last = str(last_id) if len(user_rows) == size else ""
-    return body, last
+    # One range per table instead of IN lists: the page is a contiguous run of user ids.
+    first, last = uuid.UUID(ids[0]), uuid.UUID(ids[-1])
+    _add_owned(session, body, methodcaller("between", first, last))
+    body["usage"] = usage_rows.of_user_range(session, first, last, utcnow())
+    return body, ids[-1] if len(ids) == size else ""
 
 
 def delta(session: Session, since: int, limit: int) -> tuple[dict[str, Any], int] | None:
@@ -189,8 +161,31 @@ def _add_nodes(session: Session, body: dict[str, Any], ids: set[str]) -> None:
 
 
 def _add_users(session: Session, body: dict[str, Any], ids: set[str]) -> None:
-    body["users"] = users_payload(session, [uuid.UUID(i) for i in sorted(ids)])
-    body["deleted"]["user"] = sorted(ids - {u["id"] for u in body["users"]})
+    found = _read_users(session, body, [uuid.UUID(i) for i in sorted(ids)])
+    body["deleted"]["user"] = sorted(ids - set(found))
+
+
+def _read_users(session: Session, body: dict[str, Any], ids: list[uuid.UUID]) -> list[Any]:
+    """Add these users with their subscriptions and grants; returns the ids found."""
+    found: list[Any] = []
+    for chunk in batches(ids, IN_CLAUSE):
+        found.extend(_add_users_where(session, body, select_raw(User).where(User.id.in_(chunk))))
+        _add_owned(session, body, methodcaller("in_", chunk))
+    return found
+
+
+def users_payload(session: Session, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    """Each user as a dict with its subscription and grants (an events page's form)."""
+    body = empty("users")
+    _read_users(session, body, ids)
+    sub_of = {sub["user_id"]: sub for sub in as_dicts(body["subscriptions"])}
+    grants: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for grant in as_dicts(body["grants"]):
+        grants[grant["user_id"]].append(grant)
+    return [
+        {**user, "subscription": sub_of.get(user["id"]), "grants": grants.get(user["id"], [])}
+        for user in as_dicts(body["users"])
+    ]
 
 
 def _add_usage(session: Session, body: dict[str, Any], keys: set[str]) -> None:

@@ -10,22 +10,31 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from vpanel_core.batching import batches, days_between
-from vpanel_core.models import UsageDaily, UsageHourly, UsageTotal
-from vpanel_core.sync.rows import upsert
+from vpanel_core.models import Base, UsageDaily, UsageHourly, UsageTotal
+from vpanel_core.sync.errors import MessageMalformed
+from vpanel_core.sync.rows import (
+    Columns,
+    count,
+    extend,
+    read_table,
+    select_raw,
+    table_of,
+    write_table,
+)
 from vpanel_core.timeutil import local_midnight
 from vpanel_core.usage.period import FUTURE_DAYS, HOURLY_RETENTION_DAYS
 
 DAYS_KEPT = 400
-_VALUES = ("uplink", "downlink")
+_NAMES: dict[type[Base], str] = {UsageTotal: "totals", UsageDaily: "daily", UsageHourly: "hourly"}
 
 
 def change_key(user_id: str, day: str) -> str:
@@ -33,33 +42,12 @@ def change_key(user_id: str, day: str) -> str:
     return f"{user_id}:{day}"
 
 
-def _total(row: Any) -> dict[str, Any]:
-    user_id, up, down, last_at, last_node = row
-    return {
-        "table": "totals",
-        "user_id": str(user_id),
-        "uplink": up,
-        "downlink": down,
-        "last_at": last_at.isoformat(),
-        "last_node_id": str(last_node) if last_node else None,
-    }
-
-
-def _bucket(table: str, key: str, row: Any) -> dict[str, Any]:
-    """A day or hour row: `key` is "day" or "hour" (its value as ISO text)."""
-    at, user_id, up, down = row
-    return {
-        "table": table,
-        key: at.isoformat(),
-        "user_id": str(user_id),
-        "uplink": up,
-        "downlink": down,
-    }
-
-
-def _totals_query() -> Any:
-    t = UsageTotal
-    return select(t.user_id, t.uplink, t.downlink, t.last_at, t.last_node_id)
+def _read(
+    session: Session, into: dict[str, Columns], model: type[Base], query: Select[Any]
+) -> None:
+    """Add the rows of `query` (a `select_raw(model)`) to `into`'s table of `model`."""
+    name = _NAMES[model]
+    into[name] = extend(into.get(name, {}), read_table(session, model, query))
 
 
 def _hours(start: datetime, end: datetime) -> list[datetime]:
@@ -73,30 +61,25 @@ def _hours(start: datetime, end: datetime) -> list[datetime]:
 
 def of_user_range(
     session: Session, first: uuid.UUID, last: uuid.UUID, now: datetime
-) -> list[dict[str, Any]]:
+) -> dict[str, Columns]:
     """A snapshot page's usage: users with ids in [first, last]."""
     d, h, t = UsageDaily, UsageHourly, UsageTotal
     today = now.astimezone(UTC).date()
     days = days_between(today - timedelta(days=DAYS_KEPT), today + timedelta(days=FUTURE_DAYS))
     hours = _hours(now - timedelta(days=HOURLY_RETENTION_DAYS), now + timedelta(days=FUTURE_DAYS))
-    rows = [
-        _total(r) for r in session.execute(_totals_query().where(t.user_id.between(first, last)))
-    ]
+    tables: dict[str, Columns] = {}
+    _read(session, tables, t, select_raw(t).where(t.user_id.between(first, last)))
     # Listed keys with a user range: one short index walk per day / hour, not a scan.
     for some_days in batches(days):
-        query = select(d.day, d.user_id, d.uplink, d.downlink).where(
-            d.day.in_(some_days), d.user_id.between(first, last)
-        )
-        rows.extend(_bucket("daily", "day", r) for r in session.execute(query))
+        query = select_raw(d).where(d.day.in_(some_days), d.user_id.between(first, last))
+        _read(session, tables, d, query)
     for some_hours in batches(hours):
-        hourly = select(h.hour, h.user_id, h.uplink, h.downlink).where(
-            h.hour.in_(some_hours), h.user_id.between(first, last)
-        )
-        rows.extend(_bucket("hourly", "hour", r) for r in session.execute(hourly))
-    return rows
+        query = select_raw(h).where(h.hour.in_(some_hours), h.user_id.between(first, last))
+        _read(session, tables, h, query)
+    return tables
 
 
-def of_changes(session: Session, keys: Iterable[str], tz: ZoneInfo) -> list[dict[str, Any]]:
+def of_changes(session: Session, keys: Iterable[str], tz: ZoneInfo) -> dict[str, Columns]:
     """A delta's usage: for each changed (user, day), that day, its hours and the totals."""
     d, h, t = UsageDaily, UsageHourly, UsageTotal
     days_of: dict[date, list[uuid.UUID]] = defaultdict(list)
@@ -106,43 +89,27 @@ def of_changes(session: Session, keys: Iterable[str], tz: ZoneInfo) -> list[dict
         user_id = uuid.UUID(user)
         days_of[date.fromisoformat(day_text)].append(user_id)
         users.add(user_id)
-    ordered = sorted(users)
-    rows: list[dict[str, Any]] = []
-    for chunk in batches(ordered):
-        rows.extend(_total(r) for r in session.execute(_totals_query().where(t.user_id.in_(chunk))))
+    tables: dict[str, Columns] = {}
+    for chunk in batches(sorted(users)):
+        _read(session, tables, t, select_raw(t).where(t.user_id.in_(chunk)))
     for day, ids in sorted(days_of.items()):
         hours = _hours(local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz))
         for chunk in batches(ids):
-            query = select(d.day, d.user_id, d.uplink, d.downlink).where(
-                d.day == day, d.user_id.in_(chunk)
-            )
-            rows.extend(_bucket("daily", "day", r) for r in session.execute(query))
-            hourly = select(h.hour, h.user_id, h.uplink, h.downlink).where(
-                h.hour.in_(hours), h.user_id.in_(chunk)
-            )
-            rows.extend(_bucket("hourly", "hour", r) for r in session.execute(hourly))
-    return rows
+            _read(session, tables, d, select_raw(d).where(d.day == day, d.user_id.in_(chunk)))
+            query = select_raw(h).where(h.hour.in_(hours), h.user_id.in_(chunk))
+            _read(session, tables, h, query)
+    return tables
 
 
-def apply(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+def apply(session: Session, tables: dict[str, Any]) -> None:
     """Mirror published rows on the portal (replace: the desktop's figures are the truth)."""
-    totals, daily, hourly = [], [], []
-    for row in rows:
-        kind = row.get("table")
-        values = {"user_id": uuid.UUID(row["user_id"]), **{v: int(row[v]) for v in _VALUES}}
-        if kind == "totals":
-            node = row.get("last_node_id")
-            totals.append(
-                {
-                    **values,
-                    "last_at": datetime.fromisoformat(row["last_at"]),
-                    "last_node_id": uuid.UUID(node) if node else None,
-                }
-            )
-        elif kind == "daily":
-            daily.append({**values, "day": date.fromisoformat(row["day"])})
-        elif kind == "hourly":
-            hourly.append({**values, "hour": datetime.fromisoformat(row["hour"])})
-    upsert(session, UsageTotal, totals, update=(*_VALUES, "last_at", "last_node_id"))
-    upsert(session, UsageDaily, daily, update=_VALUES)
-    upsert(session, UsageHourly, hourly, update=_VALUES)
+    if not isinstance(tables, dict):
+        raise MessageMalformed("usage is not a set of tables")
+    for model, name in _NAMES.items():
+        update = [c.name for c in model.__table__.columns if not c.primary_key]
+        write_table(session, model, table_of(tables, name), update=update)
+
+
+def rows_in(tables: dict[str, Any]) -> int:
+    """How many rows `apply` took."""
+    return sum(count(table_of(tables, name)) for name in _NAMES.values())

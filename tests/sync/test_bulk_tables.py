@@ -1,0 +1,117 @@
+"""Users, subscriptions, grants and usage travel as tables of columns, read from and
+written to the driver directly: what arrives is what the desktop stores, to the value."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from tests.fixtures.usage import record_usage
+from tests.sync.conftest import Pair
+from tests.sync.test_rejections import post
+from tests.sync.world import seed_desktop
+from vpanel_core.db import transaction
+from vpanel_core.models import Base, Grant, Subscription, UsageDaily, UsageHourly, UsageTotal, User
+from vpanel_core.runtime import Database
+from vpanel_core.services import ledger, users
+from vpanel_core.sync import envelope, keys, rows
+from vpanel_core.timeutil import utcnow
+
+USER_TABLES: tuple[type[Base], ...] = (User, Subscription, Grant)
+USAGE_TABLES: tuple[type[Base], ...] = (UsageTotal, UsageDaily, UsageHourly)
+
+
+def stored(db: Database, *models: type[Base]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of `models` as SQLAlchemy reads it back (typed values), in key order."""
+    with db.sessions() as session:
+        return {
+            m.__tablename__: sorted(session.execute(select(m.__table__)).all(), key=repr)
+            for m in models
+        }
+
+
+def use(db: Database, days_ago: float, *names: str, up: int = 1000, down: int = 9000) -> None:
+    with transaction(db.sessions) as session:
+        for name in names:
+            user = users.find_user(session, name)
+            record_usage(session, user.id, up, down, utcnow() - timedelta(days=days_ago))
+
+
+def test_snapshot_and_deltas_mirror_usage_rollups_on_the_portal(paired: Pair) -> None:
+    seed_desktop(paired.desktop, n_users=20)
+    use(paired.desktop, 0, "user001", "user007", "user015")  # today: days and hours
+    use(paired.desktop, 3.5, "user001", "user019")
+    use(paired.desktop, 200, "user007")  # long past: its day only
+    report = paired.client.sync_once()
+    assert report.snapshot_pages == 3  # usage travels with its users' page
+    desktop_usage = stored(paired.desktop, *USAGE_TABLES)
+    assert all(desktop_usage.values())
+    assert stored(paired.portal, *USAGE_TABLES) == desktop_usage
+
+    use(paired.desktop, 0, "user001", "user002", up=5, down=7)
+    report = paired.client.sync_once()
+    assert report.snapshot_pages == 0 and report.changes_published > 0
+    assert stored(paired.portal, *USAGE_TABLES) == stored(paired.desktop, *USAGE_TABLES)
+
+
+def test_every_column_arrives_as_the_desktop_stores_it(paired: Pair) -> None:
+    seed_desktop(paired.desktop, n_users=4)
+    with transaction(paired.desktop.sessions) as session:
+        odd = users.create_user(
+            session,
+            users.NewUser(
+                username="zoe.odd-1",
+                alias="Zoë 日本",
+                notes='line one\nline "two" ½',
+                days=30,
+                traffic_bytes=(1 << 40) + 7,
+                reset_strategy="monthly",
+                node_groups=("eu", "日本"),
+            ),
+        )
+        ledger.renew(session, odd, days=1, grant_id="manual:odd")
+        ledger.reset_usage(session, odd, grant_id="reset:odd")
+        whole_second = utcnow().replace(microsecond=0)  # isoformat drops the fraction
+        session.execute(update(User).where(User.id == odd.id).values(created_at=whole_second))
+    paired.client.sync_once()
+    assert stored(paired.portal, *USER_TABLES) == stored(paired.desktop, *USER_TABLES)
+
+
+def test_tables_longer_than_one_write_batch_arrive_whole(
+    paired: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rows, "CHUNK", 3)
+    seed_desktop(paired.desktop, n_users=20)
+    use(paired.desktop, 0, *(f"user{i:03d}" for i in range(20)))
+    paired.client.sync_once()
+    everything = (*USER_TABLES, *USAGE_TABLES)
+    assert stored(paired.portal, *everything) == stored(paired.desktop, *everything)
+
+
+COLUMNS = {"id": ["7c6b3a52-0d53-4a0b-9f55-2f0d1f1b0a11"], "username": ["x"]}
+
+
+@pytest.mark.parametrize(
+    "publication",
+    [
+        {"users": COLUMNS},  # the other columns missing
+        {"users": {**COLUMNS, "username": ["x", "y"]}},  # columns of different lengths
+        {"users": [{"id": COLUMNS["id"][0]}]},  # rows, not columns
+        {"usage": [{"table": "totals"}]},
+    ],
+    ids=["missing-columns", "ragged-columns", "rows-not-columns", "usage-not-tables"],
+)
+def test_malformed_tables_are_rejected_and_nothing_is_applied(
+    paired: Pair, publication: dict[str, Any]
+) -> None:
+    with transaction(paired.desktop.sessions) as session:
+        me = keys.identity(session, paired.client.box)
+    body = {"mode": "snapshot", "to_version": 1, "final": True, "publication": publication}
+    response = post(paired, envelope.seal(me, "portal", "publish", body))
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "SYNC_MESSAGE_MALFORMED"
+    with paired.portal.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(User)) == 0
