@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy vpanel_core portal vpanel_node vpanel_desktop
+	$(BIN)/mypy vpanel_core portal vpanel_node vpanel_desktop bench
 
 pytest: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q

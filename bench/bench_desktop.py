@@ -103,7 +103,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="2,000 users")
     args = parser.parse_args()
     user_count = 2_000 if args.smoke else args.users
-    app = QApplication.instance() or QApplication([])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([])
     workdir = Path(tempfile.mkdtemp(prefix="vpanel-bench-"))
     try:
         run(app, workdir, user_count)

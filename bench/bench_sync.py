@@ -5,10 +5,11 @@
 
 The desktop holds what every benchmark seeds (bench.seed: 50 nodes × 4 inbounds, users
 with a subscription and a grant, a usage record every 14 days of each user's life of up
-to a year). A snapshot page carries its users' usage rollups (totals, days, retained
-hours): at this density 17 rows per user, six times the user rows. So the snapshot is
-timed twice, each time to an empty portal: of the users before their usage is ingested
-(what this benchmark timed before, on a seed of its own), and of the users with their usage.
+to a year: 17 rollup rows per user). A snapshot page carries its users' usage totals and
+the rollup rows from each user's usage floor on (the seeded users reset monthly: this
+month's days), what the portal derives entitlements from; the portal must then derive
+the same `used` as the desktop for every user. The snapshot is timed twice, each time to
+an empty portal: of the users before their usage is ingested, and of the users with it.
 
 The portal runs in its own process (as on its own machine in production), so the desktop
 and the portal do not share one interpreter lock; `--same-process` runs it in a thread.
@@ -24,9 +25,11 @@ import multiprocessing
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -42,8 +45,10 @@ from vpanel_core import secretbox
 from vpanel_core.db import transaction
 from vpanel_core.models import UsageDaily, UsageHourly, UsageTotal, User
 from vpanel_core.runtime import Database, open_database
+from vpanel_core.services import ledger
 from vpanel_core.sync.client import SyncClient
 from vpanel_core.sync.transport import HttpTransport
+from vpanel_core.timeutil import utcnow
 
 USAGE_TABLES = (UsageTotal, UsageDaily, UsageHourly)
 
@@ -113,6 +118,13 @@ def count_usage_rows(db: Database) -> int:
         return sum(session.scalar(select(func.count()).select_from(t)) or 0 for t in USAGE_TABLES)
 
 
+def used_bytes(db: Database, now: datetime) -> dict[uuid.UUID, int]:
+    """Every user's bytes used in the current period, as the ledger derives them."""
+    with db.sessions() as session:
+        everyone = session.execute(select(User.id, User.enabled, User.reset_strategy)).all()
+        return {user: ent.used for user, ent in ledger.entitlements(session, everyone, now).items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=100_000)
@@ -139,6 +151,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     client = SyncClient(desktop, box, transport=transport, **options)
     target = "< 10 s" if users == 100_000 else "—"
     rows: list[tuple[str, float, str]] = []
+    stored = 0  # usage rows on the desktop
 
     def snapshot(portal: Portal, what: str) -> None:
         client.pair(portal.url, portal.code)
@@ -146,7 +159,9 @@ def run(args: argparse.Namespace, work: Path) -> None:
         report = client.sync_once()
         elapsed = time.perf_counter() - started
         pages = f"{report.snapshot_pages} page{'s' * (report.snapshot_pages != 1)}"
-        rows.append((f"initial snapshot, {what}, {pages}", elapsed, target))
+        sent = count_usage_rows(portal.database)
+        usage = f" ({sent:,} of {stored:,} rollup rows)" if stored else ""
+        rows.append((f"initial snapshot, {what}, {pages}{usage}", elapsed, target))
 
     try:
         started = time.perf_counter()
@@ -183,10 +198,11 @@ def run(args: argparse.Namespace, work: Path) -> None:
                 "—",
             )
         )
-        published = count_usage_rows(desktop)
+        stored = count_usage_rows(desktop)
         with running_portal(portal_url("portal-usage.db"), args.same_process) as portal:
-            snapshot(portal, f"{users:,} users with {published:,} usage rows")
-            assert count_usage_rows(portal.database) == published, "usage did not arrive"
+            snapshot(portal, f"{users:,} users with usage")
+            now = utcnow()
+            assert used_bytes(portal.database, now) == used_bytes(desktop, now), "usage differs"
     finally:
         transport.close()
         desktop.engine.dispose()

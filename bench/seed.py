@@ -83,7 +83,8 @@ def seed(
     rng = random.Random(rng_seed)
     started = time.perf_counter()
     now = datetime.now(UTC)
-    node_rows, inbound_rows = [], []
+    node_rows: list[dict[str, Any]] = []
+    inbound_rows: list[dict[str, Any]] = []
     for n in range(nodes):
         node_id = uuid.UUID(int=rng.getrandbits(128))
         node_rows.append(
@@ -133,7 +134,7 @@ def seed(
                 }
             )
     user_rows, sub_rows, grant_rows, tokens = [], [], [], []
-    node_ids = [row["id"] for row in node_rows]
+    node_ids: list[uuid.UUID] = [row["id"] for row in node_rows]
     pages: dict[uuid.UUID, list[UsageLine]] = {node_id: [] for node_id in node_ids}
     seq = dict.fromkeys(node_ids, 0)
     for i in range(users):

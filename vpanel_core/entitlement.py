@@ -160,6 +160,10 @@ def ceil_local_hour(moment: datetime, tz: ZoneInfo) -> datetime:
     return (hour.astimezone(UTC) + timedelta(hours=1)).astimezone(moment.tzinfo)
 
 
+# The grants a usage floor depends on: manual resets, and the reversals that cancel them.
+FLOOR_KINDS = frozenset({GrantKind.USAGE_RESET, GrantKind.REVERSAL})
+
+
 def usage_floor(grants: list[GrantFact], start: datetime | None, tz: ZoneInfo) -> datetime | None:
     """Usage ending before this instant does not count (period start or last manual reset).
 

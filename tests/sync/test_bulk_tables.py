@@ -14,6 +14,7 @@ from tests.sync.conftest import Pair
 from tests.sync.test_rejections import post
 from tests.sync.world import seed_desktop
 from vpanel_core.db import transaction
+from vpanel_core.entitlement import GrantKind
 from vpanel_core.models import Base, Grant, Subscription, UsageDaily, UsageHourly, UsageTotal, User
 from vpanel_core.runtime import Database
 from vpanel_core.services import ledger, users
@@ -22,6 +23,7 @@ from vpanel_core.timeutil import utcnow
 
 USER_TABLES: tuple[type[Base], ...] = (User, Subscription, Grant)
 USAGE_TABLES: tuple[type[Base], ...] = (UsageTotal, UsageDaily, UsageHourly)
+NAMES = ("user001", "user002", "user007", "user015", "user019")
 
 
 def stored(db: Database, *models: type[Base]) -> dict[str, list[tuple[Any, ...]]]:
@@ -40,21 +42,44 @@ def use(db: Database, days_ago: float, *names: str, up: int = 1000, down: int = 
             record_usage(session, user.id, up, down, utcnow() - timedelta(days=days_ago))
 
 
-def test_snapshot_and_deltas_mirror_usage_rollups_on_the_portal(paired: Pair) -> None:
-    seed_desktop(paired.desktop, n_users=20)
+def test_a_snapshot_carries_totals_and_the_rows_from_each_users_floor_on(paired: Pair) -> None:
+    seed_desktop(paired.desktop, n_users=20)  # no reset strategy: the totals are enough
+    reset_day = utcnow().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=4)
+    with transaction(paired.desktop.sessions) as session:
+        ids = {name: users.find_user(session, name).id for name in NAMES}
+        users.update_profile(session, users.find_user(session, "user001"), reset_strategy="daily")
+        users.update_profile(session, users.find_user(session, "user015"), reset_strategy="monthly")
+        reset = reset_day + timedelta(hours=1, minutes=30)  # counts from 02:00 (UTC, the zone)
+        ledger.add_grant(session, ids["user019"], GrantKind.USAGE_RESET, effective_at=reset)
+        record_usage(session, ids["user019"], 5, 7, reset_day + timedelta(hours=14))
     use(paired.desktop, 0, "user001", "user007", "user015")  # today: days and hours
-    use(paired.desktop, 3.5, "user001", "user019")
-    use(paired.desktop, 200, "user007")  # long past: its day only
+    use(paired.desktop, 3.5, "user001")  # before its (daily) floor
+    use(paired.desktop, 200, "user007")
     report = paired.client.sync_once()
     assert report.snapshot_pages == 3  # usage travels with its users' page
-    desktop_usage = stored(paired.desktop, *USAGE_TABLES)
-    assert all(desktop_usage.values())
-    assert stored(paired.portal, *USAGE_TABLES) == desktop_usage
+    desktop, portal = stored(paired.desktop, *USAGE_TABLES), stored(paired.portal, *USAGE_TABLES)
+    assert portal["usage_totals"] == desktop["usage_totals"]
+    today = max(day for day, user, *_ in desktop["usage_daily"] if user == ids["user001"])
+    assert portal["usage_daily"] == [
+        (day, user, *counts)
+        for day, user, *counts in desktop["usage_daily"]
+        if user in (ids["user015"], ids["user019"]) or (user, day) == (ids["user001"], today)
+    ]
+    # Hours only for a floor that falls mid-day, from the floor to the end of its day.
+    assert portal["usage_hourly"] == [
+        row for row in desktop["usage_hourly"] if row[1] == ids["user019"]
+    ]
 
     use(paired.desktop, 0, "user001", "user002", up=5, down=7)
+    fresh = (ids["user001"], ids["user002"])
     report = paired.client.sync_once()
     assert report.snapshot_pages == 0 and report.changes_published > 0
-    assert stored(paired.portal, *USAGE_TABLES) == stored(paired.desktop, *USAGE_TABLES)
+    desktop, portal = stored(paired.desktop, *USAGE_TABLES), stored(paired.portal, *USAGE_TABLES)
+    assert portal["usage_totals"] == desktop["usage_totals"]
+    for table in ("usage_daily", "usage_hourly"):  # the day and hour just used
+        latest = max(r[0] for r in desktop[table] if r[1] == ids["user002"])
+        changed = [r for r in desktop[table] if r[0] == latest and r[1] in fresh]
+        assert changed and set(changed) <= set(portal[table])
 
 
 def test_every_column_arrives_as_the_desktop_stores_it(paired: Pair) -> None:
@@ -85,10 +110,12 @@ def test_tables_longer_than_one_write_batch_arrive_whole(
 ) -> None:
     monkeypatch.setattr(rows, "CHUNK", 3)
     seed_desktop(paired.desktop, n_users=20)
+    with transaction(paired.desktop.sessions) as session:
+        session.execute(update(User).values(reset_strategy="yearly"))  # today's days travel
     use(paired.desktop, 0, *(f"user{i:03d}" for i in range(20)))
     paired.client.sync_once()
-    everything = (*USER_TABLES, *USAGE_TABLES)
-    assert stored(paired.portal, *everything) == stored(paired.desktop, *everything)
+    sent = (*USER_TABLES, UsageTotal, UsageDaily)
+    assert stored(paired.portal, *sent) == stored(paired.desktop, *sent)
 
 
 COLUMNS = {"id": ["7c6b3a52-0d53-4a0b-9f55-2f0d1f1b0a11"], "username": ["x"]}

@@ -71,6 +71,12 @@ def register_and_pay(portal: Database, email: str, plan_name: str = "Basic") -> 
     """What the portal does for a customer: register, order, pay (grant from the payment)."""
     with transaction(portal.sessions) as session:
         user_id = accounts.register(session, email, "correct horse battery").id
+    buy(portal, user_id, plan_name, f"ref-{email}")
+    return user_id
+
+
+def buy(portal: Database, user_id: uuid.UUID, plan_name: str, ref: str) -> None:
+    """A customer of the portal orders a plan and pays for it (grant from the payment)."""
     with transaction(portal.sessions) as session:
         customer = session.get(User, user_id)
         plan = session.scalar(select(Plan).where(Plan.name == plan_name))
@@ -80,11 +86,8 @@ def register_and_pay(portal: Database, email: str, plan_name: str = "Basic") -> 
         amount, currency = fulfilment.expected_amount(order)
     with transaction(portal.sessions) as session:
         fulfilment.settle(
-            session,
-            order_id,
-            IncomingPayment("stripe", f"ref-{email}", amount, currency, actor="test"),
+            session, order_id, IncomingPayment("stripe", ref, amount, currency, actor="test")
         )
-    return user_id
 
 
 def regenerate_token(portal: Database, user_id: uuid.UUID) -> str:

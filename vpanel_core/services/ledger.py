@@ -6,7 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -29,6 +29,8 @@ from vpanel_core.errors import ValidationError
 from vpanel_core.models import Grant, User
 from vpanel_core.timeutil import require_aware, utcnow
 from vpanel_core.usage.period import period_usage
+
+K = TypeVar("K")
 
 
 def add_grant(
@@ -131,6 +133,25 @@ def live_grants(
     return {uid: effective_grants(grants.get(uid, [])) for uid in user_ids}
 
 
+def period_starts(now: datetime, tz: ZoneInfo) -> dict[ResetStrategy, datetime | None]:
+    """Each strategy's current period start, computed once for many users."""
+    return {s: period_start(s, now, tz) for s in ResetStrategy}
+
+
+def usage_floors(
+    strategies: Mapping[K, str],
+    live: Mapping[K, list[GrantFact]],
+    starts: Mapping[ResetStrategy, datetime | None],
+    tz: ZoneInfo,
+) -> dict[K, datetime | None]:
+    """Each user's usage floor (`entitlement.usage_floor`), what their used bytes count
+    from, by the user's reset strategy and live grants (users keyed alike in both)."""
+    return {
+        user: usage_floor(live.get(user, []), starts[ResetStrategy(strategy)], tz)
+        for user, strategy in strategies.items()
+    }
+
+
 def entitlements(
     session: Session,
     users: Sequence[EntitledParty],
@@ -143,20 +164,19 @@ def entitlements(
     tz = settings.operator_zone(session)
     if live is None:
         live = live_grants(session, [u.id for u in users])
-    starts = {s: period_start(s, now, tz) for s in ResetStrategy}
-    partial = {}
-    floors: dict[uuid.UUID, datetime | None] = {}
-    for user in users:
-        strategy = ResetStrategy(user.reset_strategy)
-        facts = live.get(user.id, [])
-        partial[user.id] = (facts, strategy)
-        floors[user.id] = usage_floor(facts, starts[strategy], tz)
-    used = used_since(session, floors, tz, now)
+    starts = period_starts(now, tz)
+    strategies = {user.id: user.reset_strategy for user in users}
+    used = used_since(session, usage_floors(strategies, live, starts, tz), tz, now)
     result = {}
     for user in users:
-        facts, strategy = partial[user.id]
+        strategy = ResetStrategy(user.reset_strategy)
         result[user.id] = entitlement_from(
-            facts, strategy, starts[strategy], used.get(user.id, 0), enabled=user.enabled, now=now
+            live.get(user.id, []),
+            strategy,
+            starts[strategy],
+            used.get(user.id, 0),
+            enabled=user.enabled,
+            now=now,
         )
     return result
 

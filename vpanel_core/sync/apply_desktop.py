@@ -4,7 +4,9 @@ Users the desktop lacks are created with the portal's ids and secrets (a custome
 registered and paid while the desktop was off keeps working). For users it has, only
 customer-owned fields, the subscription token, plan fields after a portal plan
 purchase, grants (union), orders and payments (portal-owned) and access statistics
-change. Nothing is echoed back as desktop changes.
+change. Nothing is echoed back as desktop changes, except a user whose portal purchase
+brought a new reset strategy: that may move the usage floor back on the portal, to days
+it was never sent, so the user is published again with its usage (`publication.delta`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from vpanel_core.models import Grant, Order, Payment, Plan, Subscription, User
-from vpanel_core.sync import capture
+from vpanel_core.sync import capture, changes
 from vpanel_core.sync.events import CUSTOMER_FIELDS, PLAN_FIELDS
 from vpanel_core.sync.rows import load, upsert
 
@@ -32,13 +34,28 @@ def apply(session: Session, page: dict[str, Any]) -> dict[str, int]:
         if e["kind"] == "plan_applied" and e["user_id"]
     }
     plans = set(session.scalars(select(Plan.id)))
+    moved = _new_strategies(session, page["users"], purchases)
     adopted = 0
     with capture.quiet(session):
         for state in page["users"]:
             adopted += _user(session, state, purchases, plans)
         _access(session, page.get("access", []))
         session.flush()  # inside `quiet`: these writes are not desktop changes
+    changes.mark(session, [("user", str(user_id)) for user_id in moved])
     return {"events": len(page["events"]), "users": len(page["users"]), "adopted": adopted}
+
+
+def _new_strategies(
+    session: Session, states: list[dict[str, Any]], purchases: set[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Users the desktop has whose portal plan purchase changes their reset strategy."""
+    bought = {
+        user_id: s["reset_strategy"] for s in states if (user_id := uuid.UUID(s["id"])) in purchases
+    }
+    if not bought:
+        return []
+    query = select(User.id, User.reset_strategy).where(User.id.in_(list(bought)))
+    return [user_id for user_id, strategy in session.execute(query) if strategy != bought[user_id]]
 
 
 def _user(

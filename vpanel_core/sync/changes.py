@@ -2,8 +2,8 @@
 
 Entities: ``user`` (the user row, its subscription and grants travel together),
 ``plan``, ``node`` (with its inbounds), ``usage`` (a user's day, ``user:day``, marked by
-ingestion) and
-``resync`` (rows could not be told: publish a full snapshot).
+ingestion) and ``resync`` (publish a full snapshot: rows could not be told, or the
+operator's time zone changed).
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from vpanel_core import settings
 from vpanel_core.sync import capture, ordering
 from vpanel_core.sync.capture import Touch
 from vpanel_core.sync.models import SyncChange
 
-TABLES = frozenset({"users", "subscriptions", "grants", "plans", "nodes", "inbounds"})
+TABLES = frozenset({"users", "subscriptions", "grants", "plans", "nodes", "inbounds", "settings"})
+ZONE = "timezone"  # the setting
 _KEY_COLUMN = {
     "users": ("user", "id"),
     "subscriptions": ("user", "user_id"),
@@ -36,15 +38,33 @@ class Change:
     entity_id: str
 
 
-def key(touch: Touch) -> tuple[str, str]:
+def key(touch: Touch) -> tuple[str, str] | None:
+    """The change `touch` makes, None for a row the portal does not depend on."""
     if touch.op == capture.RESYNC:
         return ("resync", touch.table)
+    if touch.table == "settings":
+        return ("resync", ZONE) if _moves_zone(touch) else None
     entity, column = _KEY_COLUMN[touch.table]
     return (entity, str(capture.as_uuid(touch.row[column])))
 
 
+def _moves_zone(touch: Touch) -> bool:
+    """Whether `touch` changes the operator's time zone.
+
+    A new zone moves every user's period start, some back to days the portal was never
+    sent (a snapshot sends a user's usage from the floor on): only a new snapshot brings
+    them all. A row written or removed equal to the default changes nothing.
+    """
+    row = touch.row
+    if row.get("key") != ZONE:
+        return False
+    if touch.op == "update":
+        return capture.changed(row, "value")
+    return bool(row.get("value") != settings.DEFAULTS[ZONE])
+
+
 def _record(session: Session, touches: list[Touch]) -> None:
-    mark(session, (key(t) for t in touches))
+    mark(session, (k for k in map(key, touches) if k is not None))
 
 
 def track_changes(factory: sessionmaker[Session]) -> None:

@@ -119,8 +119,11 @@ def snapshot_page(session: Session, after: str | None, size: int) -> tuple[dict[
         return body, ""
     # One range per table instead of IN lists: the page is a contiguous run of user ids.
     first, last = uuid.UUID(ids[0]), uuid.UUID(ids[-1])
-    _add_owned(session, body, methodcaller("between", first, last))
-    body["usage"] = usage_rows.of_user_range(session, first, last, utcnow())
+    between = methodcaller("between", first, last)
+    _add_owned(session, body, between)
+    now, tz = utcnow(), settings.operator_zone(session)
+    floors = usage_rows.floors_of(body["users"], body["grants"], now, tz)
+    body["usage"] = usage_rows.of_users(session, between, floors, now, tz)
     return body, ids[-1] if len(ids) == size else ""
 
 
@@ -141,7 +144,7 @@ def delta(session: Session, since: int, limit: int) -> tuple[dict[str, Any], int
     _add_plans(session, body, wanted["plan"])
     _add_nodes(session, body, wanted["node"])
     _add_users(session, body, wanted["user"])
-    _add_usage(session, body, wanted["usage"])
+    _add_usage(session, body, wanted["user"], wanted["usage"])
     return body, batch[-1].version
 
 
@@ -188,6 +191,19 @@ def users_payload(session: Session, ids: list[uuid.UUID]) -> list[dict[str, Any]
     ]
 
 
-def _add_usage(session: Session, body: dict[str, Any], keys: set[str]) -> None:
-    if keys:
-        body["usage"] = usage_rows.of_changes(session, keys, settings.operator_zone(session))
+def _add_usage(session: Session, body: dict[str, Any], users: set[str], keys: set[str]) -> None:
+    """A changed user's usage from their floor (the change may have moved it back: a new
+    reset strategy, an undone reset) and the changed days of the other users.
+
+    A changed user's days before the floor are left out: the portal does not read them
+    unless the floor moves back, which publishes the user again.
+    """
+    now, tz = utcnow(), settings.operator_zone(session)
+    floors = usage_rows.floors_of(body["users"], body["grants"], now, tz)
+    for chunk in batches(sorted(users), IN_CLAUSE):
+        mine = {user: floors[user] for user in chunk if user in floors}
+        owned = methodcaller("in_", [uuid.UUID(user) for user in chunk])
+        usage_rows.merge(body["usage"], usage_rows.of_users(session, owned, mine, now, tz))
+    days = {key for key in keys if usage_rows.user_of(key) not in users}
+    if days:
+        usage_rows.merge(body["usage"], usage_rows.of_changes(session, days, tz))

@@ -294,10 +294,12 @@ def split(table: Columns, key: str, members: Collection[Any]) -> tuple[Columns, 
     inside = [value in members for value in table.get(key, ())]
     if not any(inside):
         return {}, table
-    return (
-        {n: [v for v, i in zip(c, inside, strict=True) if i] for n, c in table.items()},
-        {n: [v for v, i in zip(c, inside, strict=True) if not i] for n, c in table.items()},
-    )
+    return filtered(table, inside), filtered(table, [not i for i in inside])
+
+
+def filtered(table: Columns, keep: Sequence[bool]) -> Columns:
+    """The rows of `table` whose flag in `keep` is true."""
+    return {n: [v for v, k in zip(c, keep, strict=True) if k] for n, c in table.items()}
 
 
 def write_table(

@@ -87,6 +87,20 @@ def _summed(
         _add(into, session.execute(listed), None)
 
 
+def local_hours(start: datetime, end: datetime) -> list[datetime]:
+    """The hourly rollup keys from `start` (a local hour's start) to before `end`.
+
+    Ingestion keys an hour by the instant its local hour begins, which is not a UTC hour
+    in a zone like UTC+05:30: the keys step from `start`, not from a UTC hour.
+    """
+    hours: list[datetime] = []
+    hour = start.astimezone(UTC)
+    while hour < end:
+        hours.append(hour)
+        hour += timedelta(hours=1)
+    return hours
+
+
 def _since(
     session: Session,
     floor: datetime,
@@ -99,12 +113,7 @@ def _since(
     first_day = day
     if floor != local_midnight(day, tz):
         first_day = day + timedelta(days=1)
-        end = local_midnight(first_day, tz)
-        hours: list[datetime] = []
-        hour = floor.astimezone(UTC)
-        while hour < end:
-            hours.append(hour)
-            hour += timedelta(hours=1)
+        hours = local_hours(floor, local_midnight(first_day, tz))
         if hours:
             span = (hours[0], hours[-1])
             _summed(session, UsageHourly, UsageHourly.hour, hours, span, ids, into)
