@@ -10,6 +10,7 @@ in one transaction per process and revisions are skipped once applied).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 
@@ -56,6 +57,10 @@ def run(command: str) -> None:
     threads = int(os.environ.get("VPANEL_PORTAL_THREADS", "8"))
     connections = int(os.environ.get("VPANEL_PORTAL_CONNECTIONS", "1000"))
     app = create_app(config)
+    # What the app holds from here on (modules, mappers, templates) lives as long as the
+    # process: out of the cyclic collector's reach, a full collection walks only what
+    # serving creates (at 100,000 users it paused every thread for 60-90 ms).
+    gc.freeze()
     if command == "pair-code":
         print(app.extensions["vpanel_sync"].issue_pairing_code())
         return
