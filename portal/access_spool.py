@@ -6,15 +6,17 @@ response is returned. The file is memory-mapped: the line is copied into the pag
 without a system call (a `write(2)` releases the GIL, and getting it back behind 7 busy
 threads cost milliseconds per fetch), and page-cache pages of a shared mapping belong
 to the file, so the line survives a SIGKILL of the process (not a power cut of the
-machine). `flush` drains the spool into `subscriptions` in one transaction per file,
-every few seconds (`serving.SPOOL_SECONDS`), so access statistics lag by that much.
+machine). `flush` drains the spool into `subscriptions` every few seconds
+(`serving.SPOOL_SECONDS`), so access statistics lag by that much: all its files in one
+transaction that updates each link fetched meanwhile once (on SQLite in one statement:
+a statement per link cost the draining thread a GIL round trip each, seconds under load).
 
 Files are per thread (no lock shared by the threads) and held under `flock` while their
-owner lives. A file whose lock
-can be taken belongs to a dead process: the next `flush` of any process sharing the
-directory drains it (and every process drains them when it starts). A file is deleted
-right after the transaction that applied it commits; a process killed in the
-microseconds between the two would apply that file twice at the next drain.
+owner lives. A file whose lock can be taken belongs to a dead process: the next `flush`
+of any process sharing the directory drains it (and every process drains them when it
+starts). Files are deleted right after the transaction that applied them commits; a
+process killed in the microseconds between the two would apply them twice at the next
+drain.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import secrets
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -122,78 +124,89 @@ class AccessSpool:
             file.used += len(data)
 
     def flush(self) -> int:
-        """Apply what this process spooled, then any dead process's files; fetches applied."""
+        """Apply what this process spooled and any dead process's files in one transaction
+        (one UPDATE on SQLite, `record_accesses`), then delete them; fetches applied."""
         with self._flush_lock:
             for writer in self._writers:
                 with writer.lock:
                     current, writer.file = writer.file, None
                 if current is not None:
                     self._pending.append(current)
-            applied = 0
-            while self._pending:
-                file = self._pending[0]
-                applied += self._apply(file.map[: file.used], file.path)  # raises: kept
-                self._pending.pop(0)
+            # Other live processes' files are skipped (locked); this process's own are not
+            # even opened (three system calls each, a GIL round trip each under load).
+            mine = {f.path for f in self._pending}
+            mine |= {file.path for w in self._writers if (file := w.file) is not None}
+            orphans = [
+                o
+                for path in self.directory.glob(f"*{SUFFIX}")
+                if path not in mine and (o := _adopt(path))
+            ]
+            try:
+                chunks = [f.map[: f.used] for f in self._pending]
+                chunks += [path.read_bytes() for _fd, path in orphans]
+                accesses = _aggregate(chunks)
+                if accesses:
+                    with self._unit() as session:
+                        record_accesses(session, accesses)  # raises: every file kept
+                for path in [f.path for f in self._pending] + [path for _fd, path in orphans]:
+                    path.unlink()
+            finally:
+                for fd, _path in orphans:
+                    os.close(fd)  # drops the lock
+            for file in self._pending:
                 file.close()
-            for path in sorted(self.directory.glob(f"*{SUFFIX}")):
-                applied += self._adopt(path)  # skips the files of live writers (locked)
-            return applied
-
-    def _adopt(self, path: Path) -> int:
-        """Drain a file whose owner is dead (its lock is free); skip it otherwise."""
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return 0  # drained by another process meanwhile
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return 0  # alive
-        else:
-            if os.fstat(fd).st_nlink == 0:
-                return 0  # drained and deleted while we waited for the lock
-            log.info("draining access spool %s left by a stopped process", path.name)
-            return self._apply(path.read_bytes(), path)
-        finally:
-            os.close(fd)
-
-    def _apply(self, data: bytes, path: Path) -> int:
-        """Apply one file's lines in one transaction, then delete the file."""
-        accesses = _aggregate(data.split(b"\0", 1)[0])
-        if accesses:
-            with self._unit() as session:
-                record_accesses(session, accesses)
-        path.unlink()
-        return sum(a.count for a in accesses.values())
+            self._pending.clear()
+            return sum(a.count for a in accesses.values())
 
 
-def _aggregate(data: bytes) -> dict[uuid.UUID, Access]:
+def _adopt(path: Path) -> tuple[int, Path] | None:
+    """(fd holding its lock, path) of a file whose owner is dead (its lock is free)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None  # drained by another process meanwhile
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None  # alive
+    if os.fstat(fd).st_nlink == 0:
+        os.close(fd)
+        return None  # drained and deleted by another process before we locked it
+    log.info("draining access spool %s left by a stopped process", path.name)
+    return fd, path
+
+
+def _aggregate(chunks: Iterable[bytes]) -> dict[uuid.UUID, Access]:
     """Per link: how many fetches, and the newest one's time, address and User-Agent.
 
-    Lines are tallied as text and only each link's newest is parsed further: a busy
-    second spools thousands of fetches of the same few hundred links. The last piece
-    after the final newline is a line torn by a crash (or empty); unreadable lines are
-    skipped rather than block the file forever."""
-    counts: dict[str, int] = {}
-    newest: dict[str, tuple[float, str, str]] = {}
-    for raw in data.split(b"\n")[:-1]:
-        fields = raw.decode(errors="replace").split("\t")
-        if len(fields) != 4:
-            continue
-        sub, stamp, ip, ua = fields
-        try:
-            at = float(stamp)
-        except ValueError:
-            continue
-        counts[sub] = counts.get(sub, 0) + 1
-        seen = newest.get(sub)
-        if seen is None or at >= seen[0]:
-            newest[sub] = (at, ip, ua)
+    Lines are tallied as bytes and only each link's newest is decoded: a busy second
+    spools thousands of fetches of the same few hundred links. In each chunk, what
+    follows the first NUL was never written and the piece after the final newline is a
+    line torn by a crash (or empty); unreadable lines are skipped rather than block the
+    file forever."""
+    counts: dict[bytes, int] = {}
+    newest: dict[bytes, tuple[float, list[bytes]]] = {}
+    for data in chunks:
+        for raw in data.split(b"\0", 1)[0].split(b"\n")[:-1]:
+            fields = raw.split(b"\t")
+            if len(fields) != 4:
+                continue
+            try:
+                at = float(fields[1])
+            except ValueError:
+                continue
+            sub = fields[0]
+            counts[sub] = counts.get(sub, 0) + 1
+            seen = newest.get(sub)
+            if seen is None or at >= seen[0]:
+                newest[sub] = (at, fields)
     totals: dict[uuid.UUID, Access] = {}
-    for sub, (at, ip, ua) in newest.items():
+    for sub, (at, fields) in newest.items():
         try:
-            key = uuid.UUID(sub)
+            key = uuid.UUID(sub.decode(errors="replace"))
         except ValueError:
             continue
+        ip, ua = (f.decode(errors="replace") for f in fields[2:])
         totals[key] = Access(counts[sub], datetime.fromtimestamp(at, UTC), ip, ua)
     return totals

@@ -11,16 +11,20 @@ of the process queued for. So a fetch that was answered before is answered again
   entitlement, and the exact headers and body Flask sent per request variant (path,
   query, User-Agent, host). Status is derived on every request from the cached expiry,
   allowance and usage at the request's instant, so an expiry takes effect on the dot.
-* Freshness: about once a second (`REFRESH_SECONDS`) the housekeeper re-reads every
-  indexed link in one query and drops the entries whose row changed or vanished
-  (disabled user, regenerated or revoked token, new grant or usage), whose reset period
-  rolled over, or all of them when operator settings or the fleet changed (those are
-  themselves read at most every `SERVING_TTL` seconds, as before). A change committed
-  by any process is therefore served by every process after one round: about a second
-  plus the round's own duration (tens of milliseconds; a few hundred with 1,000 links
-  under full load, when the round's thread waits for the GIL). An entry not
-  re-validated for `MAX_AGE` seconds (database down, housekeeper stalled) is not used
-  at all, so nothing older than that is ever served from memory.
+* Freshness: about once a second (`REFRESH_SECONDS`) the housekeeper re-validates every
+  indexed link and drops the entries whose row changed or vanished (disabled user,
+  regenerated or revoked token, new grant or usage), whose reset period rolled over, or
+  all of them when operator settings or the fleet changed (those are themselves read at
+  most every `SERVING_TTL` seconds, as before). It compares the fingerprint the
+  database makes of each link row with the one recorded when the entry was filled, all
+  links in one statement returning one row (vpanel_core/bulk_sql.py: read row by row,
+  1,000 links took 2–4 s on SQLite under full load, a GIL round trip per row, and the
+  entries aged out). A change committed by any process is therefore served by every
+  process after one round: about a second plus the round's own duration (~50 ms with
+  1,000 links under full load). An entry not re-validated for `MAX_AGE` seconds
+  (database down, housekeeper stalled) is not used at all; its age counts from the
+  instant the last round began reading the links, so nothing older than that is ever
+  served from memory.
 * Changes this process commits through the ORM (an admin revoking a link, a customer
   regenerating one, a payment) drop the affected users' entries when they commit
   (`LeanServing.watch`), so the process that made a change serves it at once.
@@ -279,13 +283,14 @@ class LinkIndex:
         wanted = {
             e.link.subscription_id for _key, e in entries if started - e.used_at < IDLE_SECONDS
         }
-        rows = subs.links_by_id(session, wanted)
+        read = time.monotonic()  # MAX_AGE counts from here: the data is no older
+        current = subs.link_fingerprints(session, wanted)
         zone = settings.zone(str(values["timezone"]))
         stale = []
         for key, e in entries:
             strategy = ResetStrategy(e.link.reset_strategy)
             if (
-                rows.get(e.link.subscription_id) != e.link
+                e.link.fingerprint not in current
                 or e.values is not values
                 or e.fleet is not fleet
                 or period_start(strategy, now, zone) != e.period
@@ -293,7 +298,7 @@ class LinkIndex:
             ):
                 stale.append(key)
             else:
-                e.checked = max(e.checked, started)
+                e.checked = max(e.checked, read)
         with self._lock:
             for key in stale:
                 self._entries.pop(key, None)

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import BigInteger, String, Text, case, cast, delete, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from vpanel_core import bulk_sql
 from vpanel_core.errors import DomainError
-from vpanel_core.models import LoginThrottle, RateLimitCounter
+from vpanel_core.models import LoginThrottle, RateLimitCounter, UTCDateTime
 from vpanel_core.timeutil import require_aware, utcnow
 
 #: one request in this many also deletes expired counters (cheap amortised cleanup)
@@ -111,7 +112,11 @@ def add_hits(
     session: Session, scope: str, hits: Mapping[str, int], limit: Limit, now: datetime
 ) -> dict[str, int]:
     """Add hits counted elsewhere (in a process's memory) to the shared counters of the
-    current window; returns each identity's total over every process."""
+    current window; returns each identity's total over every process.
+
+    One upsert and one read however many identities (`bulk_sql`: an executemany costs a
+    portal's housekeeper a GIL round trip per address). Identities go in sorted, so
+    processes upserting the same ones on PostgreSQL lock them in one order (no deadlock)."""
     now = require_aware(now)
     window = int(now.timestamp() // limit.seconds)
     expires = datetime.fromtimestamp((window + 1) * limit.seconds, now.tzinfo)
@@ -119,35 +124,40 @@ def add_hits(
     if not keys:
         return {}
     table = RateLimitCounter.__table__
-    stmt = _upsert(session, RateLimitCounter)
+    added = bulk_sql.table(
+        session,
+        {"key": String(), "count": BigInteger()},
+        [(key, hits[identity]) for key, identity in keys.items()],
+    ).c
+    rows = select(
+        added.key, literal(window, BigInteger), added.count, literal(expires, UTCDateTime)
+    )
+    stmt = _upsert(session, RateLimitCounter).from_select(
+        ["key", "window", "count", "expires_at"],
+        rows.where(true()),  # SQLite reads `FROM … ON CONFLICT` as a join without a WHERE
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=["key", "window"], set_={"count": table.c.count + stmt.excluded.count}
     )
-    rows = [
-        {"key": key, "window": window, "count": hits[identity], "expires_at": expires}
-        for key, identity in keys.items()
-    ]
-    session.execute(stmt, rows)
-    totals: dict[str, int] = {}
-    for chunk in range(0, len(rows), 500):
-        found = session.execute(
-            select(table.c.key, table.c.count).where(
-                table.c.window == window,
-                table.c.key.in_([r["key"] for r in rows[chunk : chunk + 500]]),
-            )
-        )
-        totals.update((keys[key], int(count)) for key, count in found)
-    return totals
+    session.execute(stmt)
+    if secrets.randbelow(PRUNE_ONE_IN) == 0:
+        prune(session, now)  # addresses counted only here would otherwise pile up
+    totals = bulk_sql.gathered(
+        session,
+        select(table.c.key + "=" + cast(table.c.count, Text)).where(
+            table.c.window == window, table.c.key.in_(select(added.key))
+        ),
+    )
+    return {keys[key]: int(count) for key, count in (t.split("=") for t in totals)}
 
 
 def counted_keys(session: Session, scope: str, limit: Limit, now: datetime) -> set[str]:
-    """`counter_key`s of every identity with a hit in `scope`'s current window."""
+    """`counter_key`s of every identity with a hit in `scope`'s current window (one row
+    read, see `add_hits`)."""
     window = int(require_aware(now).timestamp() // limit.seconds)
     table = RateLimitCounter.__table__
-    rows = session.scalars(
-        select(table.c.key).where(table.c.window == window, table.c.key.startswith(f"{scope}:"))
-    )
-    return set(rows)
+    query = select(table.c.key).where(table.c.window == window, table.c.key.startswith(f"{scope}:"))
+    return set(bulk_sql.gathered(session, query))
 
 
 def check(

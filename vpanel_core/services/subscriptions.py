@@ -6,24 +6,37 @@ disabled / expired / over-quota user gets the same answer everywhere.
 
 from __future__ import annotations
 
+import functools
 import itertools
-import json
 import re
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Text, bindparam, case, cast, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Text,
+    Uuid,
+    bindparam,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
+from sqlalchemy.types import TypeEngine
 
-from vpanel_core import settings
+from vpanel_core import bulk_sql, settings
 from vpanel_core.client_view import user_proxies
 from vpanel_core.entitlement import (
     Entitlement,
@@ -37,7 +50,7 @@ from vpanel_core.entitlement import (
     usage_floor,
 )
 from vpanel_core.errors import NotFound
-from vpanel_core.models import Grant, Inbound, Node, Subscription, UsageTotal, User
+from vpanel_core.models import Grant, Inbound, Node, Subscription, UsageTotal, User, UTCDateTime
 from vpanel_core.proxies import ClientProxy
 from vpanel_core.secrets_util import same
 from vpanel_core.services import ledger, users
@@ -147,42 +160,49 @@ class Fleet:
     changed_at: datetime | None
 
 
+#: between the columns in `_row_text`, and in place of a NULL: control characters no
+#: column's text holds (identifiers, numbers, timestamps, generated secrets, names the
+#: operator typed, and JSON, which escapes them; none of it is the customer's)
+_FIELD, _NULL = "\x1f", "\x1d"
+
+
+def _row_text(columns: Sequence[Any]) -> ColumnElement[str]:
+    """`columns` as one text, made by the database: equal texts, equal values."""
+    texts = [func.coalesce(cast(c, Text), _NULL) for c in columns]
+    return functools.reduce(lambda a, b: a + _FIELD + b, texts)
+
+
 _FLEET_KEEP = 4
-_fleets: OrderedDict[tuple[Any, ...], Fleet] = OrderedDict()
+_fleets: OrderedDict[frozenset[str], Fleet] = OrderedDict()
 _fleets_lock = threading.Lock()
 _fleet_versions = itertools.count(1)
 _NODE_COLUMNS = tuple(Node.__table__.c)
 _INBOUND_COLUMNS = tuple(Inbound.__table__.c)
+_FLEET_FROM = Node.__table__.outerjoin(Inbound.__table__)
+_FLEET_TEXT = _row_text(_NODE_COLUMNS + _INBOUND_COLUMNS)
 
 
-def _fleet_rows(session: Session) -> tuple[Any, ...]:
-    """Every column of every node and inbound, in one query: the fleet's exact content.
+def _fleet_rows(session: Session) -> tuple[frozenset[str], tuple[Any, ...]]:
+    """Every column of every node and inbound, in one query: the fleet's exact content,
+    and the rows' texts (its key in `_fleets`).
 
     Reading ~250 plain rows costs a fraction of building 250 ORM objects per request
-    (bench_serving: 9 ms of ~10 ms per cached fetch). JSON comes back as its text so
-    the rows can key a dict.
+    (bench_serving: 9 ms of ~10 ms per cached fetch).
     """
-    columns = [
-        cast(c, Text) if isinstance(c.type, JSON) else c for c in _NODE_COLUMNS + _INBOUND_COLUMNS
-    ]
     query = (
-        select(*columns)
-        .select_from(Node.__table__.outerjoin(Inbound.__table__))
+        select(_FLEET_TEXT, *_NODE_COLUMNS, *_INBOUND_COLUMNS)
+        .select_from(_FLEET_FROM)
         .order_by(Node.__table__.c.name, Inbound.__table__.c.listen_port, Inbound.__table__.c.id)
     )
-    return tuple(tuple(row) for row in session.execute(query))
+    rows = session.execute(query).all()
+    return frozenset(row[0] for row in rows), tuple(tuple(row[1:]) for row in rows)
 
 
 def _values(
     model: type[Node] | type[Inbound], columns: Sequence[Any], row: Sequence[Any]
 ) -> dict[str, Any]:
     mapper = model.__mapper__
-    return {
-        mapper.get_property_by_column(c).key: json.loads(v)
-        if isinstance(c.type, JSON) and v is not None
-        else v
-        for c, v in zip(columns, row, strict=True)
-    }
+    return {mapper.get_property_by_column(c).key: v for c, v in zip(columns, row, strict=True)}
 
 
 def _build_fleet(rows: tuple[Any, ...]) -> Fleet:
@@ -203,16 +223,22 @@ def _build_fleet(rows: tuple[Any, ...]) -> Fleet:
 
 
 def fleet(session: Session) -> Fleet:
-    """The current fleet; objects are rebuilt only when a node or inbound changed."""
-    rows = _fleet_rows(session)
+    """The current fleet; objects are rebuilt only when a node or inbound changed.
+
+    Whether one did, the rows' texts tell, read as one row (`bulk_sql`: a row per node
+    and inbound cost the portal's housekeeper a GIL round trip each); the rows themselves
+    are read only when they changed, and keyed by their own texts (the fleet may have
+    changed again in between)."""
+    known = frozenset(bulk_sql.gathered(session, select(_FLEET_TEXT).select_from(_FLEET_FROM)))
     with _fleets_lock:
-        found = _fleets.get(rows)
+        found = _fleets.get(known)
         if found is not None:
-            _fleets.move_to_end(rows)
+            _fleets.move_to_end(known)
             return found
+    key, rows = _fleet_rows(session)
     built = _build_fleet(rows)
     with _fleets_lock:
-        _fleets[rows] = built
+        _fleets[key] = built
         while len(_fleets) > _FLEET_KEEP:
             _fleets.popitem(last=False)
     return built
@@ -247,28 +273,49 @@ def record_access(
 
 
 def record_accesses(session: Session, accesses: Mapping[uuid.UUID, Access]) -> None:
-    """Add batched fetches (portal/access_spool.py), one executemany for all links.
+    """Add batched fetches (portal/access_spool.py) to the links' statistics.
 
-    The newest-fetch columns only move forward: a batch drained late (left by a killed
-    process) must not overwrite a newer fetch another process already wrote.
+    On SQLite one UPDATE … FROM the rows as JSON (`bulk_sql`: an executemany costs the
+    draining thread a GIL round trip per link). On PostgreSQL one executemany, which
+    psycopg pipelines in one round trip and which locks the rows in id order, so
+    processes draining the same links never deadlock. The newest-fetch columns only move
+    forward: a batch drained late (left by a killed process) must not overwrite a newer
+    fetch another process already wrote.
     """
     s = Subscription
-    newer = or_(s.last_access_at.is_(None), s.last_access_at < bindparam("at"))
-    stmt = (
-        update(s)
-        .where(s.id == bindparam("sid"))
-        .values(
-            access_count=s.access_count + bindparam("n"),
-            last_access_at=case((newer, bindparam("at")), else_=s.last_access_at),
-            last_access_ip=case((newer, bindparam("ip")), else_=s.last_access_ip),
-            last_access_ua=case((newer, bindparam("ua")), else_=s.last_access_ua),
-        )
-    )
     rows = [
-        {"sid": sid, "n": a.count, "at": a.last_at, "ip": a.last_ip[:64], "ua": a.last_ua[:255]}
+        (sid, a.count, a.last_at, a.last_ip[:64], a.last_ua[:255])
         for sid, a in sorted(accesses.items())
     ]
-    session.connection().execute(stmt, rows)  # Core executemany, not ORM bulk-by-key
+    if session.get_bind().dialect.name == "postgresql":
+        names = ("sid", "n", "at", "ip", "ua")
+        values = _counted(*(bindparam(name) for name in names[1:]))
+        stmt = update(s).where(s.id == bindparam("sid")).values(values)
+        session.connection().execute(stmt, [dict(zip(names, row, strict=True)) for row in rows])
+        return
+    types: dict[str, TypeEngine[Any]] = {
+        "sid": Uuid(),
+        "n": BigInteger(),
+        "at": UTCDateTime(),
+        "ip": Text(),
+        "ua": Text(),
+    }
+    batch = bulk_sql.table(session, types, rows).c
+    values = _counted(batch.n, batch.at, batch.ip, batch.ua)
+    # Core, not the ORM's UPDATE (which would read back every row it updated).
+    session.connection().execute(update(s).where(s.id == batch.sid).values(values))
+
+
+def _counted(n: Any, at: Any, ip: Any, ua: Any) -> dict[str, Any]:
+    """The SET clause adding `n` fetches, the newest at `at` (if newer than the stored one)."""
+    s = Subscription
+    newer = or_(s.last_access_at.is_(None), s.last_access_at < at)
+    return {
+        "access_count": s.access_count + n,
+        "last_access_at": case((newer, at), else_=s.last_access_at),
+        "last_access_ip": case((newer, ip), else_=s.last_access_ip),
+        "last_access_ua": case((newer, ua), else_=s.last_access_ua),
+    }
 
 
 def regenerate(session: Session, user: User) -> Subscription:
@@ -493,6 +540,9 @@ class Link:
     last_usage: datetime | None
     # All-time bytes: any newly applied usage changes it, a late record included.
     usage_bytes: int | None
+    # The text of all the above, made by the database: compared with `link_fingerprints`
+    # it tells whether the row changed.
+    fingerprint: str
 
 
 def _link_query() -> Any:
@@ -502,7 +552,7 @@ def _link_query() -> Any:
     last_grant = select(func.max(g.created_at)).where(g.user_id == s.user_id).scalar_subquery()
     last_usage = select(t.last_at).where(t.user_id == s.user_id).scalar_subquery()
     usage_bytes = select(t.uplink + t.downlink).where(t.user_id == s.user_id).scalar_subquery()
-    return select(
+    columns = (
         s.id,
         s.user_id,
         s.token,
@@ -518,7 +568,10 @@ def _link_query() -> Any:
         last_grant,
         last_usage,
         usage_bytes,
-    ).join_from(Subscription.__table__, User.__table__, s.user_id == u.id)
+    )
+    return select(*columns, _row_text(columns).label("fingerprint")).join_from(
+        Subscription.__table__, User.__table__, s.user_id == u.id
+    )
 
 
 _LINK_QUERY = _link_query()
@@ -542,12 +595,13 @@ def find_link(session: Session, column: str, value: str) -> Link:
     return Link(*row)
 
 
-def links_by_id(session: Session, subscription_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Link]:
-    """The links with these ids as `find_link` reads them (missing ones: revoked)."""
-    s = Subscription.__table__.c
-    ids = list(subscription_ids)
-    found: dict[uuid.UUID, Link] = {}
-    for i in range(0, len(ids), 500):
-        rows = session.execute(_LINK_QUERY.where(s.id.in_(ids[i : i + 500])))
-        found.update((link.subscription_id, link) for link in (Link(*row) for row in rows))
-    return found
+def link_fingerprints(session: Session, subscription_ids: Collection[uuid.UUID]) -> set[str]:
+    """The `Link.fingerprint`s of the links with these ids now (a revoked link has none),
+    in one statement: which cached links changed, without reading a row per link."""
+    if not subscription_ids:
+        return set()
+    ids = bulk_sql.table(session, {"id": Uuid()}, [[i] for i in subscription_ids])
+    query = _LINK_QUERY.with_only_columns(_LINK_QUERY.selected_columns.fingerprint).where(
+        Subscription.__table__.c.id.in_(select(ids.c.id))
+    )
+    return set(bulk_sql.gathered(session, query))
