@@ -9,8 +9,9 @@ of the process queued for. So a fetch that was answered before is answered again
 * `LinkIndex` keeps, per link answered twice recently, what decides the answer: the
   link row as `find_link` reads it (user flags, credentials, ledger markers), the
   entitlement, and the exact headers and body Flask sent per request variant (path,
-  query, User-Agent, host). Status is derived on every request from the cached expiry,
-  allowance and usage at the request's instant, so an expiry takes effect on the dot.
+  query, User-Agent; host only without a public URL). Status is derived on every
+  request from the cached expiry, allowance and usage at the request's instant, so an
+  expiry takes effect on the dot.
 * Freshness: about once a second (`REFRESH_SECONDS`) the housekeeper re-validates every
   indexed link and drops the entries whose row changed or vanished (disabled user,
   regenerated or revoked token, new grant or usage), whose reset period rolled over, or
@@ -112,7 +113,7 @@ ROUTES = (
 ENVIRON_KEY = "vpanel.lean"
 TOUCHED = "vpanel.lean.touched"
 
-Variant = tuple[Any, ...]  # what selects the answer: route, query, User-Agent, host
+Variant = tuple[Any, ...]  # what selects the answer (`variant`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,7 +485,7 @@ class LeanPath:
         entry = lean.index.get(column, value)
         if entry is None or time.monotonic() - entry.checked >= MAX_AGE:
             return None
-        answer = entry.answers.get(variant(environ, forced))
+        answer = entry.answers.get(variant(environ, forced, state.config.public_url))
         if answer is None:
             return None
         date = ("Date", http_date(now := utcnow()))
@@ -550,11 +551,11 @@ def match(path: str) -> tuple[str, str, str | None] | None:
     return None
 
 
-def variant(environ: WSGIEnvironment, forced: str | None) -> Variant:
-    return (
-        forced,
-        environ.get("QUERY_STRING", ""),
-        environ.get("HTTP_USER_AGENT", "")[:255],
-        environ.get("wsgi.url_scheme"),
-        environ.get("HTTP_HOST"),
-    )
+def variant(environ: WSGIEnvironment, forced: str | None, public_url: str) -> Variant:
+    """What selects the answer. Links in it follow the request's scheme and Host only when
+    no public URL is configured (`site.base_url`); with one, every Host shares an answer
+    (several processes behind one proxy, a CDN name and a direct name)."""
+    request = (forced, environ.get("QUERY_STRING", ""), environ.get("HTTP_USER_AGENT", "")[:255])
+    if public_url:
+        return request
+    return (*request, environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"))

@@ -124,7 +124,7 @@ def serve(column: str, value: str, forced: str | None) -> BaseResponse:
                     request.environ,
                     Pending(
                         (column, value),
-                        variant(request.environ, forced),
+                        variant(request.environ, forced, state.config.public_url),
                         Entry(
                             link,
                             ent.expiry,

@@ -21,8 +21,18 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from portal import serving
+from portal.app import close_app, create_app
 from portal.blueprints import subscription as endpoint
-from tests.fixtures.portal import add_usage, body, expire_user, make_customer, make_node, set_user
+from tests.fixtures.portal import (
+    add_usage,
+    body,
+    expire_user,
+    make_config,
+    make_customer,
+    make_node,
+    set_user,
+)
+from tests.fixtures.smtp import Mailbox
 from tests.fixtures.usage import record_usage
 from vpanel_core.db import transaction
 from vpanel_core.models import Subscription, UsageTotal, User
@@ -181,3 +191,32 @@ def test_fetches_answered_from_memory_are_summed_up_in_the_log_once_a_minute(
     assert re.fullmatch(
         r"answered 9 subscription fetches from memory in 6\d s \(200: 6, 304: 3\)", line
     )
+
+
+@pytest.mark.parametrize("public_url", ["", "https://portal.example.com"])
+def test_a_link_is_answered_from_memory_for_every_host_only_with_a_public_url(
+    database: Database, smtp_server: Mailbox, monkeypatch: pytest.MonkeyPatch, public_url: str
+):
+    """Behind a proxy every process sees one Host; reached by two names (a CDN's and a
+    direct one), answers are shared only when their links cannot follow the Host."""
+    app = create_app(make_config(str(database.engine.url), smtp_server, public_url=public_url))
+    try:
+        make_node(database)
+        alice = make_customer(database)
+        full_path = endpoint.serve
+        calls: list[str] = []
+        monkeypatch.setattr(
+            endpoint, "serve", lambda *a, **k: calls.append("full") or full_path(*a, **k)
+        )
+        client, url = app.test_client(), f"/api/subscription/{alice.token}"
+        for _ in range(2):  # taken in on the second answer
+            client.get(url, headers=CLIENT, base_url="http://cdn.example.net")
+        calls.clear()
+        direct = client.get(url, headers=CLIENT, base_url="http://direct.example.org")
+
+        assert direct.status_code == 200
+        assert calls == ([] if public_url else ["full"])
+        page = direct.headers.get("Profile-Web-Page-Url", "")
+        assert page.startswith(public_url or "http://direct.example.org")
+    finally:
+        close_app(app)
