@@ -21,11 +21,11 @@ of the process queued for. So a fetch that was answered before is answered again
   links in one statement returning one row (vpanel_core/bulk_sql.py: read row by row,
   1,000 links took 2–4 s on SQLite under full load, a GIL round trip per row, and the
   entries aged out). A change committed by any process is therefore served by every
-  process after one round: about a second plus the round's own duration (~50 ms with
-  1,000 links under full load). An entry not re-validated for `MAX_AGE` seconds
-  (database down, housekeeper stalled) is not used at all; its age counts from the
-  instant the last round began reading the links, so nothing older than that is ever
-  served from memory.
+  process after one round: about a second plus the round's own duration (50-130 ms on
+  SQLite and 50-200 ms on PostgreSQL with 1,000 links under full load, bench_serving).
+  An entry not re-validated for `MAX_AGE` seconds (database down, housekeeper stalled)
+  is not used at all; its age counts from the instant the last round began reading the
+  links, so nothing older than that is ever served from memory.
 * Changes this process commits through the ORM (an admin revoking a link, a customer
   regenerating one, a payment) drop the affected users' entries when they commit
   (`LeanServing.watch`), so the process that made a change serves it at once.

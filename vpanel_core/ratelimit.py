@@ -101,8 +101,7 @@ def hit(
         index_elements=["key", "window"], set_={"count": table.c.count + 1}
     ).returning(table.c.count)
     count = int(session.execute(stmt).scalar_one())
-    if secrets.randbelow(PRUNE_ONE_IN) == 0:
-        prune(session, now)
+    sometimes_prune(session, now)
     if count > limit.hits:
         raise RateLimited(math.ceil(window_end - stamp))
     return count
@@ -140,8 +139,7 @@ def add_hits(
         index_elements=["key", "window"], set_={"count": table.c.count + stmt.excluded.count}
     )
     session.execute(stmt)
-    if secrets.randbelow(PRUNE_ONE_IN) == 0:
-        prune(session, now)  # addresses counted only here would otherwise pile up
+    sometimes_prune(session, now)  # addresses counted only here would otherwise pile up
     totals = bulk_sql.gathered(
         session,
         select(table.c.key + "=" + cast(table.c.count, Text)).where(
@@ -177,6 +175,12 @@ def check(
     )
     if count is not None and count >= limit.hits:
         raise RateLimited(math.ceil((window + 1) * limit.seconds - stamp))
+
+
+def sometimes_prune(session: Session, now: datetime) -> None:
+    """`prune` on one call in `PRUNE_ONE_IN`: cleanup amortised over the writes."""
+    if secrets.randbelow(PRUNE_ONE_IN) == 0:
+        prune(session, now)
 
 
 def prune(session: Session, now: datetime) -> None:
